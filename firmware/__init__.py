@@ -1,0 +1,1 @@
+"""Lamp controller firmware: device code (``firmware/device``, MicroPython) and host tools."""

@@ -1,0 +1,1 @@
+"""Host-side firmware tools: build, sign, provision, flash, run under the MicroPython unix port."""

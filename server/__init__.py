@@ -1,0 +1,1 @@
+"""Terang central server: API, MQTT ingestion, storage, scheduling and fault detection."""

@@ -1,0 +1,28 @@
+"""The ``terang`` command line. Each part of the system contributes its own sub-commands.
+
+Sub-command modules import their heavy dependencies inside the commands, so ``terang --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="terang",
+    help="Terang smart street lighting: server, gateway, simulator and firmware tools.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _register() -> None:
+    from server import cli_server
+
+    cli_server.register(app)
+
+
+_register()
+
+if __name__ == "__main__":
+    app()

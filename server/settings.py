@@ -1,0 +1,68 @@
+"""The server's one settings object. Every tunable is read here, from ``TERANG_*`` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from firmware.device import brokerurl
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "terang"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TERANG_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    # None means: start the embedded default (PostgreSQL from the wheel, a local broker).
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    mqtt_client_id: str = "terang-server"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+
+    # Ingestion
+    ingest_enabled: bool = True
+    # MQTT v5 shared-subscription group; several workers with the same group split the load.
+    ingest_share_group: str | None = None
+    ingest_batch_readings: int = Field(default=10_000, ge=1)
+    ingest_flush_ms: int = Field(default=100, ge=1)
+    ingest_max_payload_bytes: int = Field(default=64 * 1024, ge=256)
+    ingest_max_batch_readings: int = Field(default=500, ge=1)
+    ingest_future_tolerance_s: int = Field(default=86_400, ge=0)
+    # Acks are cumulative, so coalescing them per lamp loses nothing and saves a publish per reading.
+    ack_min_interval_ms: int = Field(default=1_000, ge=0)
+    dead_letter_payload_cap: int = Field(default=4_096, ge=64)
+
+    # Storage
+    retention_days: int = Field(default=400, ge=1)
+    partitions_ahead_days: int = Field(default=7, ge=1)
+    maintenance_interval_s: float = Field(default=60.0, gt=0)
+
+    # API
+    api_page_max: int = Field(default=1_000, ge=1)
+    api_body_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                brokerurl.parse(value)
+            except brokerurl.BrokerURLError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Fleet simulator: virtual Mimika lamps, gateways, radios, faults and outages."""
