@@ -17,9 +17,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from firmware.tools import cli as firmware_cli
+    from gateway import cli as gateway_cli
     from server import cli_server
+    from simulator import cli as simulator_cli
 
-    cli_server.register(app)
+    for part in (cli_server, gateway_cli, simulator_cli, firmware_cli):
+        part.register(app)
 
 
 _register()
