@@ -22,8 +22,14 @@ def _register() -> None:
     from server import cli_server
     from simulator import cli as simulator_cli
 
+    bench = typer.Typer(help="Benchmarks: print a table and write a JSON report under reports/.",
+                        no_args_is_help=True)
+    app.add_typer(bench, name="bench")
     for part in (cli_server, gateway_cli, simulator_cli, firmware_cli):
         part.register(app)
+        register_bench = getattr(part, "register_bench", None)
+        if register_bench is not None:
+            register_bench(bench)
 
 
 _register()

@@ -28,12 +28,15 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "terang-server"
 
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8000, ge=1, le=65535)
+    # 0 picks a free port (tests).
+    http_port: int = Field(default=8000, ge=0, le=65535)
 
     # Ingestion
     ingest_enabled: bool = True
     # MQTT v5 shared-subscription group; several workers with the same group split the load.
     ingest_share_group: str | None = None
+    # Sites whose topics this worker subscribes to; empty means every site (a "+" wildcard).
+    ingest_sites: list[str] = Field(default_factory=list)
     ingest_batch_readings: int = Field(default=10_000, ge=1)
     ingest_flush_ms: int = Field(default=100, ge=1)
     ingest_max_payload_bytes: int = Field(default=64 * 1024, ge=256)
@@ -43,7 +46,8 @@ class Settings(BaseSettings):
     ack_min_interval_ms: int = Field(default=1_000, ge=0)
     dead_letter_payload_cap: int = Field(default=4_096, ge=64)
 
-    # Storage
+    # Storage: "auto" uses TimescaleDB when the extension can be created, plain PostgreSQL otherwise.
+    storage_mode: Literal["auto", "timescaledb", "postgres"] = "auto"
     retention_days: int = Field(default=400, ge=1)
     partitions_ahead_days: int = Field(default=7, ge=1)
     maintenance_interval_s: float = Field(default=60.0, gt=0)

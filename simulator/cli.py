@@ -1,9 +1,163 @@
-"""Sub-commands contributed to ``terang``."""
+"""Sub-commands contributed to ``terang``: ``simulate`` and ``demo``."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the root ``terang`` app."""
+    app.command("simulate")(simulate)
+    app.command("demo")(demo)
+
+
+def simulate(
+    api: Annotated[str, typer.Option(help="Server base URL; the topology is registered through its API.")] = (
+        DEFAULT_API_URL
+    ),
+    mqtt: Annotated[
+        str | None, typer.Option(help="Broker URL [default: $TERANG_MQTT_URL or mqtt://127.0.0.1:1883].")
+    ] = None,
+    lamps: Annotated[int, typer.Option(min=1, help="Lamps in the fleet.")] = 100,
+    interval: Annotated[int, typer.Option(min=1, help="Seconds of simulated time between a lamp's readings.")] = 60,
+    speed: Annotated[float, typer.Option(min=0.001, help="Simulated seconds per real second.")] = 1.0,
+    duration: Annotated[
+        float | None, typer.Option(min=1, help="Simulated seconds to run (wall time = duration / speed); "
+                                               "omit to run until Ctrl-C.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the topology and the electrical model.")] = 1,
+    site: Annotated[str, typer.Option(help="Site id (prefixes every generated id).")] = "mimika",
+    batch: Annotated[int, typer.Option(min=1, max=500, help="Readings per message (journal-style batches).")] = 1,
+    backfill: Annotated[
+        float, typer.Option(min=0, help="Without --duration: start this many simulated seconds in the past.")
+    ] = 0.0,
+    resend_after: Annotated[
+        float, typer.Option(min=0.1, help="Re-send readings still unacknowledged after this many seconds.")
+    ] = 30.0,
+    drain: Annotated[float, typer.Option(min=0, help="Seconds to wait for the last acks at the end.")] = 30.0,
+    state: Annotated[
+        Path | None, typer.Option(help="File keeping sequence/energy counters and the journal between runs.")
+    ] = None,
+    do_register: Annotated[bool, typer.Option("--register/--no-register", help="Register through the API.")] = True,
+) -> None:
+    """Simulate a Mimika street-lighting fleet publishing telemetry through the broker."""
+    from simulator.runner import SimulationConfig
+
+    try:
+        config = SimulationConfig(
+            mqtt_url=mqtt or os.environ.get("TERANG_MQTT_URL") or DEFAULT_MQTT_URL,
+            api_url=api if do_register else None,
+            lamps=lamps,
+            interval_s=interval,
+            speed=speed,
+            duration_s=duration,
+            backfill_s=backfill,
+            seed=seed,
+            site_id=site,
+            batch=batch,
+            resend_after_s=resend_after,
+            drain_s=drain,
+            state_path=state,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    _run_with_progress(config)
+
+
+# Demo defaults: 2,000 lamps reporting every 5 minutes like Wi-Fi controllers; at 60x a 12-hour
+# night replays in 12 minutes (about 400 readings/s), then the fleet runs in real time.
+def demo(
+    lamps: Annotated[int, typer.Option(min=1, help="Lamps in the simulated fleet.")] = 2_000,
+    speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second until caught up.")] = 60.0,
+    interval: Annotated[int, typer.Option(min=1, help="Seconds of simulated time between readings.")] = 300,
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port [default: $TERANG_HTTP_PORT or 8000, else a free one].")
+    ] = None,
+) -> None:
+    """Embedded PostgreSQL + broker + server + a simulated Mimika fleet; Ctrl-C stops everything."""
+    import time
+
+    from rich.console import Console
+
+    from simulator.demo import DemoError, ServerThread, demo_backfill_s, demo_settings, wait_healthy
+    from simulator.runner import SimulationConfig
+
+    console = Console()
+
+    def note(msg: str) -> None:
+        console.print(f"[dim]·[/dim] {msg}")
+
+    settings = demo_settings(port)
+    server = ServerThread(settings)
+    try:
+        note(f"starting the server (data in {settings.data_dir}): database, broker, migrations, API, ingestion")
+        running = server.start()
+        health = wait_healthy(running.api_url)
+        url = running.api_url
+        console.print(f"\n[bold]Terang is running[/bold] (storage: {health.get('storage_mode', running.storage_mode)})")
+        console.print(f"  API   {url}/api/v1   e.g. {url}/api/v1/lamps?limit=5")
+        console.print(f"  Docs  {url}/docs")
+        console.print(f"  MQTT  {running.mqtt_url}")
+        console.print("  Ctrl-C stops the simulator, the server and the embedded services.\n")
+        config = SimulationConfig(
+            mqtt_url=running.mqtt_url,
+            api_url=url,
+            lamps=lamps,
+            interval_s=interval,
+            speed=speed,
+            backfill_s=demo_backfill_s(time.time()),
+            site_id="mimika",
+            state_path=Path(settings.data_dir) / "simulator" / "state.json",
+        )
+        _run_with_progress(config, console=console, note=note)
+    except DemoError as exc:
+        console.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        note("stopping the server and the services it started")
+        server.stop()
+    console.print("stopped")
+
+
+def _run_with_progress(config: Any, console: Any = None, note: Any = None) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    from simulator.publisher import PublisherError
+    from simulator.registry import RegistrationError
+    from simulator.report import progress_view, summary_table
+    from simulator.runner import Progress, run
+
+    console = console or Console()
+    note = note or (lambda msg: console.print(f"[dim]·[/dim] {msg}"))
+    live = Live(console=console, refresh_per_second=4, transient=True)
+
+    def on_progress(p: Progress) -> None:
+        if not live.is_started:
+            live.start()
+        live.update(progress_view(p))
+
+    def on_note(msg: str) -> None:
+        if live.is_started:
+            live.console.print(f"[dim]·[/dim] {msg}")
+        else:
+            note(msg)
+
+    try:
+        summary = run(config, on_progress=on_progress, on_note=on_note)
+    except (RegistrationError, PublisherError) as exc:
+        console.print(f"[red]simulation failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        if live.is_started:
+            live.stop()
+    console.print(summary_table(summary))

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -67,3 +68,52 @@ def mqtt_url(service_dir: Path) -> Iterator[str]:
     broker = start_local_broker(service_dir / "broker")
     yield broker.url
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def site_ids(run_tag: str) -> list[str]:
+    """Sites the test server ingests for; tests must publish under one of these."""
+    return [f"s{run_tag}", f"s{run_tag}b", f"s{run_tag}c"]
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, mqtt_url: str, run_tag: str, site_ids: list[str], service_dir: Path) -> Iterator[Any]:
+    """The real server (API, ingestion, maintenance) for this test run: ``server.api_url`` etc."""
+    from server.settings import Settings
+    from tests.support.background_server import BackgroundServer
+
+    settings = Settings(
+        environment="test",
+        data_dir=service_dir / "server-data",
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        mqtt_client_id=f"terang-test-{run_tag}",
+        http_host="127.0.0.1",
+        http_port=0,
+        ingest_sites=site_ids,
+        ingest_flush_ms=50,
+        ack_min_interval_ms=100,
+        maintenance_interval_s=5.0,
+    )
+    background = BackgroundServer(settings)
+    running = background.start()
+    yield running
+    background.stop()
+
+
+@pytest.fixture
+def api(server: Any) -> Iterator[Any]:
+    """An HTTP client for the running test server."""
+    import httpx
+
+    with httpx.Client(base_url=server.api_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def site_id(api: Any, site_ids: list[str]) -> str:
+    """The run's main site, registered through the API."""
+    from tests.support.factories import ensure_site
+
+    ensure_site(api, site_ids[0])
+    return site_ids[0]

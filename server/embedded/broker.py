@@ -69,7 +69,9 @@ class MosquittoBroker:
         if exe is None:
             raise FileNotFoundError("mosquitto is not on PATH")
         log = (self.data_dir / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log)
+        # Its own session, so a Ctrl-C meant for the demo does not kill the broker under the server
+        # while the simulator drains; stop() ends it.
+        self.process = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log, start_new_session=True)
         log.close()
         wait_for_port("127.0.0.1", self.port)
         return self

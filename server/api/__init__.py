@@ -1,0 +1,1 @@
+"""The operators' HTTP API (FastAPI) under ``/api/v1``."""

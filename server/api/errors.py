@@ -1,0 +1,70 @@
+"""Maps errors to HTTP responses: every 4xx carries a message that names the offending field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from server.registry.errors import Conflict, InvalidReference, InvalidValue, NotFound, RegistryError
+
+
+class ApiError(Exception):
+    """Raised by routes for a 4xx the framework does not produce itself."""
+
+    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def _body(message: str, detail: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"message": message, "detail": detail}
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    # ("body", "lamps", 3, "rated_w") -> "lamps[3].rated_w"; the "body"/"query" prefix is noise.
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"field": _loc(err["loc"]), "message": err["msg"], "type": err["type"]} for err in exc.errors()
+    ]
+    message = "; ".join(f"{d['field']}: {d['message']}" for d in detail[:5])
+    return JSONResponse(status_code=422, content=_body(message, detail))
+
+
+_STATUS: dict[type[RegistryError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidReference: 422,
+    InvalidValue: 422,
+}
+
+
+async def _registry(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RegistryError)
+    status = _STATUS.get(type(exc), 400)
+    detail = [{"field": exc.field, "message": exc.message}] if exc.field else []
+    return JSONResponse(status_code=status, content=_body(exc.message, detail))
+
+
+async def _api(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    detail = [{"field": exc.field, "message": exc.message}] if exc.field else []
+    return JSONResponse(status_code=exc.status, content=_body(exc.message, detail))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(RegistryError, _registry)
+    app.add_exception_handler(ApiError, _api)

@@ -1,0 +1,58 @@
+"""Assembles the FastAPI application; nothing else happens here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from server import __version__
+from server.api import errors
+from server.api.body_limit import BodyLimitMiddleware
+from server.api.routes import lamps, operations, registry
+from server.settings import Settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings, *, database_url: str, pool: AsyncConnectionPool | None = None) -> FastAPI:
+    """``pool`` is shared with the rest of the server when given; otherwise the app opens its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if pool is not None:
+            app.state.pool = pool
+            yield
+            return
+        own = AsyncConnectionPool(database_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True})
+        await own.open(wait=True)
+        app.state.pool = own
+        try:
+            yield
+        finally:
+            await own.close()
+
+    app = FastAPI(
+        title="Terang API",
+        version=__version__,
+        summary="Smart street lighting for Kabupaten Mimika: registry, telemetry, control and alerts.",
+        docs_url="/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_body_max_bytes)
+    for router in (
+        operations.router,
+        registry.sites,
+        registry.districts,
+        registry.cabinets,
+        registry.gateways,
+        lamps.router,  # before the CRUD routes, so /lamps/geojson is not taken for a lamp id
+        lamps.crud_routes,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,1 @@
+"""PostgreSQL/TimescaleDB access: connection setup, migrations, partitions, rollups, retention."""

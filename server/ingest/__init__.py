@@ -1,0 +1,1 @@
+"""MQTT ingestion: validate, batch, COPY, de-duplicate, acknowledge with per-lamp watermarks."""

@@ -1,0 +1,275 @@
+"""One simulator run: generate, register, resume, publish on simulated time, drain, save.
+
+Each lamp reports every ``interval_s`` of simulated time at its own phase (so a fleet does not
+report in lockstep). The loop takes the lamps that are due, asks the fleet for all their readings
+in one vectorised step, and hands them to the publisher; in between it applies acks and re-sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from firmware.device import codec
+from firmware.device.version import VERSION
+from simulator import state as state_file
+from simulator.clock import SimClock, start_time
+from simulator.fleet import Fleet, Reading
+from simulator.publisher import Publisher, PublishStats
+from simulator.registry import RegistrationResult, register
+from simulator.topology import RADIOS, Topology, generate
+
+# Lamps handled per loop turn at most, so acks and progress keep flowing when far behind.
+DUE_CHUNK = 5_000
+PROGRESS_EVERY_S = 0.25
+BEARER = {"wifi": "wifi", "lora": "lora", "cellular": "4g"}
+IDLE_SLEEP_MAX_S = 0.1
+DRAIN_AFTER_INTERRUPT_S = 5.0
+
+
+@dataclass
+class SimulationConfig:
+    mqtt_url: str
+    api_url: str | None = None  # None: the lamps are assumed registered already
+    lamps: int = 100
+    interval_s: int = 60
+    speed: float = 1.0
+    duration_s: float | None = None  # simulated seconds; None runs until stopped
+    backfill_s: float = 0.0  # without a duration: how far in the past simulated time starts
+    seed: int = 1
+    site_id: str = "mimika"
+    batch: int = 1  # readings per message: > 1 behaves like a device sending its journal in batches
+    resend_after_s: float = 30.0  # like the firmware; doubles while unanswered
+    drain_s: float = 30.0  # how long to wait for the last acks at the end
+    state_path: Path | None = None
+    client_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lamps < 1:
+            raise ValueError("lamps must be >= 1")
+        if self.interval_s < 1:
+            raise ValueError("interval must be >= 1 s")
+        if not (self.speed > 0 and math.isfinite(self.speed)):
+            raise ValueError("speed must be a positive number")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError("duration must be > 0")
+        if self.batch < 1:
+            raise ValueError("batch must be >= 1")
+
+
+@dataclass(frozen=True)
+class Progress:
+    sim_start: float
+    sim_now: float
+    sim_end: float | None
+    stats: PublishStats
+    wall_s: float
+    caught_up: bool  # simulated time is held at real time
+
+
+@dataclass
+class RunSummary:
+    topology: Topology
+    registration: RegistrationResult | None
+    stats: PublishStats
+    sim_start: float
+    sim_end: float
+    wall_s: float
+    interrupted: bool
+    drained: bool
+
+
+def run(
+    config: SimulationConfig,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> RunSummary:
+    note = on_note or (lambda _msg: None)
+    stop = stop or threading.Event()
+    topology = generate(config.lamps, config.seed, config.site_id)
+    n = len(topology.lamps)
+    note(f"topology: {len(topology.districts)} districts, {len(topology.cabinets)} cabinets, "
+         f"{len(topology.gateways)} gateways, {n} lamps")
+
+    registration = None
+    if config.api_url:
+        registration = register(topology, config.api_url, config.interval_s, on_step=lambda s: note(f"registering {s}"))
+
+    saved = state_file.load(config.state_path, config.site_id) if config.state_path else None
+    wall_start = time.time()
+    sim_start = start_time(wall_start, config.speed, config.duration_s, config.backfill_s)
+    if config.duration_s is None and saved is not None and saved.sim_ts is not None:
+        # An open-ended run picks up where the last one stopped (a run with a duration keeps its
+        # window ending now, or it would run into real time and crawl).
+        sim_start = max(sim_start, min(saved.sim_ts, wall_start))
+    sim_end = sim_start + config.duration_s if config.duration_s is not None else math.inf
+
+    fleet = Fleet(topology, seed=config.seed, start_ts=sim_start)
+    phase = np.random.default_rng([config.seed, 0x9A5E]).uniform(0.0, config.interval_s, n)
+    next_due = sim_start + phase
+
+    publisher = Publisher(
+        config.mqtt_url, config.site_id, topology.lamps.ids,
+        client_id=config.client_id, resend_after_s=config.resend_after_s,
+    )
+    publisher.start()
+    interrupted = False
+    drained = False
+    clock = SimClock(sim_start, config.speed)
+    t0 = time.monotonic()
+    try:
+        # Ctrl-C anywhere from here still drains briefly, says offline and saves the journal.
+        try:
+            _announce(publisher, topology, online=True)
+            replay = _resume(fleet, publisher, next_due, config.interval_s, saved)
+            for lamp, readings in replay.items():
+                publisher.send(lamp, readings)
+            if replay:
+                note(f"resumed: re-sending {sum(map(len, replay.values()))} unacknowledged readings of the last run")
+            _loop(config, fleet, publisher, clock, next_due, sim_end, stop, on_progress, t0)
+        except KeyboardInterrupt:
+            interrupted = True
+        try:
+            note("waiting for the last acknowledgements")
+            drain = config.drain_s
+            if interrupted or stop.is_set():
+                drain = min(drain, DRAIN_AFTER_INTERRUPT_S)
+            drained = publisher.wait_acked(drain)
+        except KeyboardInterrupt:
+            interrupted = True
+        sim_reached = min(clock.now(), sim_end)
+        stats = publisher.stats()
+        if on_progress is not None:
+            on_progress(Progress(sim_start, sim_reached, None if math.isinf(sim_end) else sim_end, stats,
+                                 time.monotonic() - t0, clock.caught_up()))
+        with contextlib.suppress(KeyboardInterrupt):
+            _announce(publisher, topology, online=False)
+    finally:
+        publisher.close()
+    if config.state_path is not None:
+        state_file.save(config.state_path, _snapshot(config.site_id, fleet, publisher, sim_reached))
+    return RunSummary(
+        topology=topology,
+        registration=registration,
+        stats=stats,
+        sim_start=sim_start,
+        sim_end=sim_reached,
+        wall_s=time.time() - wall_start,
+        interrupted=interrupted or stop.is_set(),
+        drained=drained,
+    )
+
+
+def _loop(
+    config: SimulationConfig,
+    fleet: Fleet,
+    publisher: Publisher,
+    clock: SimClock,
+    next_due: np.ndarray,
+    sim_end: float,
+    stop: threading.Event,
+    on_progress: Callable[[Progress], None] | None,
+    t0: float,
+) -> None:
+    interval = float(config.interval_s)
+    buffers: dict[int, list[Reading]] = {}
+    last_progress = 0.0
+    finite_end = None if math.isinf(sim_end) else sim_end
+    while not stop.is_set():
+        if float(next_due.min()) >= sim_end:
+            break
+        horizon = min(clock.now(), sim_end)
+        due = np.flatnonzero(next_due <= horizon)
+        if due.size > DUE_CHUNK:
+            due = due[np.argpartition(next_due[due], DUE_CHUNK)[:DUE_CHUNK]]
+        if due.size:
+            ts = np.floor(next_due[due]).astype(np.int64)
+            readings = fleet.readings(due, ts)
+            next_due[due] += interval
+            if config.batch == 1:
+                for lamp, reading in zip(due.tolist(), readings, strict=True):
+                    publisher.send(lamp, (reading,))
+            else:
+                for lamp, reading in zip(due.tolist(), readings, strict=True):
+                    buf = buffers.setdefault(lamp, [])
+                    buf.append(reading)
+                    if len(buf) >= config.batch:
+                        publisher.send(lamp, buf)
+                        del buffers[lamp]
+        publisher.pump()
+        now = time.monotonic()
+        if on_progress is not None and now - last_progress >= PROGRESS_EVERY_S:
+            last_progress = now
+            on_progress(Progress(clock.start, min(clock.now(), sim_end), finite_end, publisher.stats(),
+                                 now - t0, clock.caught_up()))
+        if not due.size:
+            time.sleep(min(clock.wall_seconds_until(float(next_due.min())), IDLE_SLEEP_MAX_S))
+    for lamp, buf in buffers.items():
+        publisher.send(lamp, buf)
+
+
+def _announce(publisher: Publisher, topology: Topology, *, online: bool) -> None:
+    """Retained ``state`` per lamp, as controllers publish on connecting (and their Last Will on leaving)."""
+    if online:
+        now = int(time.time())
+        by_radio = [
+            codec.encode_state({"st": "online", "ts": now, "fw": VERSION, "bearer": BEARER[radio], "h": {"sim": True}})
+            for radio in RADIOS
+        ]
+        payloads = [by_radio[int(r)] for r in topology.lamps.radio]
+    else:
+        payloads = [codec.STATE_OFFLINE] * len(topology.lamps)
+    for lamp, payload in enumerate(payloads):
+        publisher.publish_state(lamp, payload)
+
+
+def _resume(
+    fleet: Fleet,
+    publisher: Publisher,
+    next_due: np.ndarray,
+    interval_s: float,
+    saved: state_file.SimState | None,
+) -> dict[int, list[Reading]]:
+    """Continues sequences after the server's watermark (and the saved state); returns the journal to re-send."""
+    ids = fleet.topology.lamps.ids
+    replay: dict[int, list[Reading]] = {}
+    for lamp, lamp_id in enumerate(ids):
+        wm = publisher.watermark(lamp)
+        if wm is not None:
+            fleet.next_seq[lamp] = max(int(fleet.next_seq[lamp]), wm + 1)
+        prior = saved.lamps.get(lamp_id) if saved is not None else None
+        if prior is None:
+            continue
+        fleet.next_seq[lamp] = max(int(fleet.next_seq[lamp]), prior.next_seq)
+        fleet.model.restore(np.array([lamp]), np.array([prior.energy_wh]), np.array([prior.last_ts]))
+        # Simulated time an earlier run already covered is not simulated twice for this lamp.
+        next_due[lamp] = max(float(next_due[lamp]), prior.last_ts + interval_s)
+        pending = [tuple(r) for r in prior.unacked if wm is None or r[0] > wm]
+        if pending:
+            replay[lamp] = pending
+    return replay
+
+
+def _snapshot(site_id: str, fleet: Fleet, publisher: Publisher, sim_ts: float) -> state_file.SimState:
+    model = fleet.model
+    lamps: dict[str, state_file.LampState] = {}
+    for lamp, lamp_id in enumerate(fleet.topology.lamps.ids):
+        energy = float(model.energy[lamp])
+        if math.isnan(energy):
+            continue  # never reported: nothing to continue
+        lamps[lamp_id] = state_file.LampState(
+            next_seq=int(fleet.next_seq[lamp]),
+            energy_wh=energy,
+            last_ts=float(model.last_ts[lamp]),
+            unacked=[list(r) for r in publisher.journal.pending(lamp)],
+        )
+    return state_file.SimState(site_id=site_id, sim_ts=sim_ts, lamps=lamps)
