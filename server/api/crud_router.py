@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, create_model
 
+from server.api.access import READ, Role, allow
 from server.api.deps import ConnDep, PagingDep
 from server.registry import crud
 
@@ -49,17 +50,21 @@ def crud_router(
     create_model_: type[BaseModel],
     update_model: type[BaseModel],
     public_model: type[BaseModel],
+    write_roles: tuple[Role, ...],
 ) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=[tag])
     page = page_model(public_model)
     entity = table.entity
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=public_model,
+    read = [allow(*READ)]
+    write = [allow(*write_roles)]
+
+    @router.post("", status_code=status.HTTP_201_CREATED, response_model=public_model, dependencies=write,
                  summary=f"Create a {entity}", responses={409: {"description": "Already exists"}})
     async def create_item(body: create_model_, conn: ConnDep) -> Any:  # type: ignore[valid-type]
         return await crud.create(conn, table=table, values=body.model_dump())  # type: ignore[attr-defined]
 
-    @router.get("", response_model=page, summary=f"List {entity}s")
+    @router.get("", response_model=page, summary=f"List {entity}s", dependencies=read)
     async def list_items(
         conn: ConnDep, paging: PagingDep, filters: Annotated[dict[str, Any], Depends(filter_params(table))]
     ) -> Any:
@@ -67,16 +72,17 @@ def crud_router(
                                            offset=paging.offset)
         return {"items": rows, "total": total, "limit": paging.limit, "offset": paging.offset}
 
-    @router.get("/{item_id}", response_model=public_model, summary=f"Get a {entity}")
+    @router.get("/{item_id}", response_model=public_model, summary=f"Get a {entity}", dependencies=read)
     async def get_item(item_id: str, conn: ConnDep) -> Any:
         return await crud.get(conn, table=table, ident=item_id)
 
-    @router.patch("/{item_id}", response_model=public_model, summary=f"Update a {entity}")
+    @router.patch("/{item_id}", response_model=public_model, summary=f"Update a {entity}", dependencies=write)
     async def update_item(item_id: str, body: update_model, conn: ConnDep) -> Any:  # type: ignore[valid-type]
         values = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
         return await crud.update(conn, table=table, ident=item_id, values=values)
 
     @router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete a {entity}",
+                   dependencies=write,
                    responses={409: {"description": "Still referenced"}})
     async def delete_item(item_id: str, conn: ConnDep) -> Response:
         await crud.delete(conn, table=table, ident=item_id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from server import __version__
 from server.api import errors
+from server.api.access import development_authenticator
 from server.api.body_limit import BodyLimitMiddleware
 from server.api.routes import lamps, operations, registry
 from server.settings import Settings
@@ -43,9 +44,17 @@ def create_app(settings: Settings, *, database_url: str, pool: AsyncConnectionPo
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.authenticate = development_authenticator
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_body_max_bytes)
-    for router in (
+    for router in routers():
+        app.include_router(router, prefix=API_PREFIX)
+    return app
+
+
+def routers() -> list[APIRouter]:
+    """Every router of the API, in matching order."""
+    return [
         operations.router,
         registry.sites,
         registry.districts,
@@ -53,6 +62,4 @@ def create_app(settings: Settings, *, database_url: str, pool: AsyncConnectionPo
         registry.gateways,
         lamps.router,  # before the CRUD routes, so /lamps/geojson is not taken for a lamp id
         lamps.crud_routes,
-    ):
-        app.include_router(router, prefix=API_PREFIX)
-    return app
+    ]

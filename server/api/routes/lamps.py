@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from firmware.device import codec
+from server.api.access import READ, REGISTRY_WRITE, allow
 from server.api.crud_router import crud_router
 from server.api.deps import ConnDep, SettingsDep
 from server.api.errors import ApiError
@@ -23,7 +24,7 @@ from server.registry.models import LampCreate, LampPublic, LampUpdate
 
 router = APIRouter(prefix="/lamps", tags=["lamps"])
 crud_routes = crud_router(table=crud.LAMPS, prefix="/lamps", tag="lamps", create_model_=LampCreate,
-                          update_model=LampUpdate, public_model=LampPublic)
+                          update_model=LampUpdate, public_model=LampPublic, write_roles=REGISTRY_WRITE)
 
 # A bucketed query may return at most this many buckets; a raw one at most the page cap.
 MAX_BUCKETS = 10_000
@@ -44,7 +45,8 @@ _IMPORT_DOC = {
 }
 
 @router.post("/import", response_model=ImportResult, summary="Create or update lamps from GeoJSON or CSV",
-             openapi_extra=_IMPORT_DOC, responses={422: {"description": "Every bad row, by index and field"}})
+             openapi_extra=_IMPORT_DOC, responses={422: {"description": "Every bad row, by index and field"}},
+             dependencies=[allow(*REGISTRY_WRITE)])
 async def import_lamps(request: Request, conn: ConnDep, settings: SettingsDep) -> ImportResult:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
@@ -71,7 +73,7 @@ async def import_lamps(request: Request, conn: ConnDep, settings: SettingsDep) -
     return ImportResult(created=created, updated=updated)
 
 @router.get("/geojson", summary="All lamps as a GeoJSON FeatureCollection",
-            responses={200: {"content": {"application/geo+json": {}}}})
+            responses={200: {"content": {"application/geo+json": {}}}}, dependencies=[allow(*READ)])
 async def export_geojson(
     conn: ConnDep,
     site_id: Annotated[str | None, Query(max_length=32)] = None,
@@ -107,7 +109,8 @@ class LampState(BaseModel):
     latest: Reading | None
     flags: list[str]
 
-@router.get("/{lamp_id}/state", response_model=LampState, summary="Latest reading, online/offline, last seen")
+@router.get("/{lamp_id}/state", response_model=LampState, summary="Latest reading, online/offline, last seen",
+            dependencies=[allow(*READ)])
 async def lamp_state(lamp_id: str, conn: ConnDep) -> LampState:
     row = await lamp_data.state(conn, lamp_id=lamp_id)
     now = datetime.now(UTC)
@@ -150,7 +153,8 @@ class ReadingsPage(BaseModel):
     readings: list[Reading] | None = None
     buckets: list[Bucket] | None = None
 
-@router.get("/{lamp_id}/readings", response_model=ReadingsPage, summary="Raw or time-bucketed readings")
+@router.get("/{lamp_id}/readings", response_model=ReadingsPage, summary="Raw or time-bucketed readings",
+            dependencies=[allow(*READ)])
 async def lamp_readings(
     lamp_id: str,
     conn: ConnDep,

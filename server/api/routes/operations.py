@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from server import __version__
+from server.api.access import READ, Role, allow, public
 from server.api.deps import ConnDep, PagingDep
 
 router = APIRouter(tags=["operations"])
@@ -24,7 +25,7 @@ class Health(BaseModel):
     version: str
 
 
-@router.get("/health", response_model=Health, summary="Service health and storage mode")
+@router.get("/health", response_model=Health, summary="Service health and storage mode", dependencies=[public()])
 async def health(request: Request, conn: ConnDep) -> Health:
     row = await (await conn.execute("SELECT mode FROM storage_info")).fetchone()
     worker = getattr(request.app.state, "ingest", None)
@@ -44,7 +45,8 @@ class IngestStats(BaseModel):
     workers: list[str]
 
 
-@router.get("/stats/ingest", response_model=IngestStats, summary="Ingestion counters summed over all workers")
+@router.get("/stats/ingest", response_model=IngestStats, summary="Ingestion counters summed over all workers",
+            dependencies=[allow(*READ)])
 async def ingest_stats(conn: ConnDep) -> IngestStats:
     cur = await conn.execute("SELECT worker_id, metric, value FROM ingest_counters")
     totals: dict[str, int] = {}
@@ -77,7 +79,8 @@ class DeadLetterPage(BaseModel):
     offset: int
 
 
-@router.get("/dead-letters", response_model=DeadLetterPage, summary="Rejected MQTT messages, newest first")
+@router.get("/dead-letters", response_model=DeadLetterPage, summary="Rejected MQTT messages, newest first",
+            dependencies=[allow(Role.ADMIN, Role.OPERATOR, Role.TECHNICIAN)])
 async def dead_letters(
     conn: ConnDep,
     paging: PagingDep,
