@@ -40,7 +40,8 @@ def build(first: int, last: int) -> dict[str, object]:
                 "name_en": one_en.replace(" (estimated)", ""),
                 "estimated": estimated,
             })
-    return {"set": "id-national", "source": SOURCE, "generator": f"python-holidays {getattr(holidays, '__version__', '?')}",
+    version = getattr(holidays, "__version__", "?")
+    return {"set": "id-national", "source": SOURCE, "generator": f"python-holidays {version}",
             "years": [first, last], "holidays": entries}
 
 
