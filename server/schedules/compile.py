@@ -163,7 +163,7 @@ def compile_lamp(
         warnings.append(f"{len(cal)} calendar rules in the window; the last {len(cal) - codec.CFG_MAX_RULES} "
                         "were left out (a lamp holds 64)")
         cal = cal[: codec.CFG_MAX_RULES]
-    live = sorted((o for o in overrides if o.until > now), key=lambda o: (o.start, o.id))
+    live = sorted((o for o in overrides if o.until > now and o.until > o.start), key=lambda o: (o.start, o.id))
     if len(live) > max_overrides:
         warnings.append(f"{len(live)} overrides pending; the lamp gets the first {max_overrides} now, "
                         "the rest as those end")

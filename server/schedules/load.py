@@ -19,12 +19,15 @@ FROM lamps WHERE site_id = %(site)s AND (%(ids)s::text[] IS NULL OR id = ANY(%(i
 """
 
 _OVERRIDES = """
-SELECT id, target_type, target_id, level, extract(epoch FROM starts_at)::bigint,
-       extract(epoch FROM LEAST(until, COALESCE(cancelled_at, until)))::bigint AS ends
-FROM control_overrides
-WHERE site_id = %(site)s AND starts_at < %(end)s AND LEAST(until, COALESCE(cancelled_at, until)) > %(start)s
-  AND LEAST(until, COALESCE(cancelled_at, until)) > starts_at
-ORDER BY starts_at, id
+SELECT * FROM (
+    SELECT id, target_type, target_id, level, floor(extract(epoch FROM starts_at))::bigint AS starts,
+           ceil(extract(epoch FROM LEAST(until, COALESCE(cancelled_at, until))))::bigint AS ends
+    FROM control_overrides
+    WHERE site_id = %(site)s AND starts_at < %(end)s AND LEAST(until, COALESCE(cancelled_at, until)) > %(start)s
+) o
+-- Cancelled before it began: nothing to do.
+WHERE ends > starts
+ORDER BY starts, id
 """
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ def lamp_ids(api: Any, sched_site: str, district: str) -> list[str]:
 
 
 @pytest.fixture
-def profile(api: Any, sched_site: str) -> Iterator[dict[str, Any]]:
+def profile(api: Any, sched_site: str) -> dict[str, Any]:
     body = {"site_id": sched_site, "name": unique("hemat-"), "steps": [
         {"at": "sunset", "level": 80},
         {"at": "clock", "time": "23:00", "level": 40},
@@ -36,7 +35,7 @@ def profile(api: Any, sched_site: str) -> Iterator[dict[str, Any]]:
     ]}
     r = api.post("/api/v1/profiles", json=body)
     assert r.status_code == 201, r.text
-    yield r.json()
+    return dict(r.json())
 
 
 @pytest.fixture

@@ -121,7 +121,8 @@ def test_a_target_has_one_calendar(api: Any, calendar: dict[str, Any], lamp_ids:
 
 def test_group_members_must_be_lamps_of_the_site(api: Any, sched_site: str, lamp_ids: list[str]) -> None:
     group = unique("g")
-    api.post("/api/v1/groups", json={"id": group, "site_id": sched_site, "name": "Jalan Cenderawasih"}).raise_for_status()
+    body = {"id": group, "site_id": sched_site, "name": "Jalan Cenderawasih"}
+    api.post("/api/v1/groups", json=body).raise_for_status()
     r = api.put(f"/api/v1/groups/{group}/lamps", json={"lamp_ids": [lamp_ids[0], "nosuchlamp"]})
     assert r.status_code == 422
     assert fields(r) == ["lamp_ids[1]"]
