@@ -145,3 +145,27 @@ def test_window_starts_on_the_first_of_the_month() -> None:
 def test_expand_keeps_rule_identity() -> None:
     rule = RuleSpec(12, weekdays=3)
     assert expand_rules([rule], WINDOW, no_holidays) == [(rule, 3, 0, 0)]
+
+
+def _lora_frames(old: dict[str, object], new: dict[str, object]) -> list[bytes]:
+    return codec.encode_config_delta(with_version(old, 4), with_version(new, 5))
+
+
+def test_changing_a_profiles_levels_is_one_lora_frame() -> None:
+    cal = CalendarSpec(1, "c", 11, rules=(RuleSpec(12, holidays="id-national"),))
+    old = compile_(cal, holidays=dates_between).config
+    dimmer = {**PROFILES, 11: ProfileSpec(11, "hemat", ((1, 0, 70, 0), (0, 1380, 30, 0), (2, -30, 0, 0)))}
+    new = compile_lamp(lamp=LAMP, calendar=cal, profiles=dimmer, overrides=(), tz_minutes=540, window=WINDOW,
+                       now=NOW, fallback_s=86_400, holiday_dates=dates_between).config
+    frames = _lora_frames(old, new)
+    assert len(frames) == 1 and len(frames[0]) <= codec.LORA_DELTA_MAX
+
+
+def test_a_new_override_is_one_lora_frame() -> None:
+    cal = CalendarSpec(1, "c", 11, rules=(RuleSpec(12, holidays="id-national"),))
+    old = compile_(cal, holidays=dates_between).config
+    new = compile_(cal, (OverrideSpec(1, 100, NOW, NOW + 3600),), holidays=dates_between).config
+    frames = _lora_frames(old, new)
+    assert len(frames) == 1 and len(frames[0]) <= codec.LORA_DELTA_MAX
+    applied = codec.apply_config_delta(with_version(old, 4), frames)
+    assert applied["ovr"] == [[100, NOW, NOW + 3600]]
