@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from firmware.device import codec
 from server.schedules.evaluate import date_code
 
@@ -192,7 +194,8 @@ def with_version(config: Mapping[str, Any], cv: int) -> dict[str, Any]:
 
 def digest(config: Mapping[str, Any]) -> str:
     """Identity of a config's content, whatever its version."""
-    return hashlib.sha256(codec.encode_config(with_version(config, 0))).hexdigest()[:32]
+    body = orjson.dumps(with_version(config, 0), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 def next_boundary(overrides: Sequence[OverrideSpec], now: int) -> int | None:

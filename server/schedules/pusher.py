@@ -27,7 +27,7 @@ from server.mqtt import make_client
 from server.schedules import configs
 from server.schedules.compile import digest, window_for, with_version
 from server.schedules.load import load_site
-from server.schedules.site_model import compile_for, local_date, tz_minutes
+from server.schedules.site_model import compile_site, local_date, tz_minutes
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class PassReport:
     warnings: list[str] = field(default_factory=list)
 
 
-async def compile_site(
+async def recompile_site(
     conn: psycopg.AsyncConnection[Any], *, site_id: str, settings: Settings, now: dt.datetime
 ) -> tuple[int, dt.datetime]:
     """Re-compiles the site's lamps; returns (configs changed, when to re-compile by the clock)."""
@@ -57,11 +57,9 @@ async def compile_site(
     have = await configs.stored(conn, site_id=site_id)
     unix = int(now.timestamp())
     rows: list[configs.NewConfig] = []
-    for lamp in model.lamps:
-        try:
-            compiled = compile_for(model, lamp, now=unix, tz=tz, window=window, fallback_s=settings.schedule_fallback_s)
-        except ValueError as exc:
-            log.warning("lamp %s: schedule not compiled: %s", lamp.id, exc)
+    for lamp, compiled in compile_site(model, now=unix, tz=tz, window=window, fallback_s=settings.schedule_fallback_s):
+        if isinstance(compiled, ValueError):
+            log.warning("lamp %s: schedule not compiled: %s", lamp.id, compiled)
             continue
         d = digest(compiled.config)
         old = have.get(lamp.key)
@@ -87,7 +85,7 @@ async def compile_pending(
         "SELECT site_id, generation FROM schedule_state WHERE (%(sites)s::text[] IS NULL OR site_id = ANY(%(sites)s))"
         " AND (generation <> compiled_generation OR recompile_at <= %(now)s)", {"sites": sites, "now": now})
     for site_id, generation in await cur.fetchall():
-        changed, recompile_at = await compile_site(conn, site_id=site_id, settings=settings, now=now)
+        changed, recompile_at = await recompile_site(conn, site_id=site_id, settings=settings, now=now)
         await conn.execute(
             "UPDATE schedule_state SET compiled_generation = %s, recompile_at = %s WHERE site_id = %s",
             (generation, recompile_at, site_id))

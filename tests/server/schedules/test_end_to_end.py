@@ -5,7 +5,6 @@ lamp's config; simulated lamps take it from their retained config topic and dim 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ SEED = 505
 
 
 @pytest.fixture(scope="module")
-def night_run(server: Any, site_ids: list[str]) -> Iterator[tuple[RunSummary, dict[str, dict[str, Any]]]]:
+def night_run(server: Any, site_ids: list[str]) -> tuple[RunSummary, dict[str, dict[str, Any]]]:
     import httpx
 
     site = site_ids[1]
