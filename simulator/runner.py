@@ -22,6 +22,7 @@ from firmware.device.version import VERSION
 from simulator import state as state_file
 from simulator.clock import SimClock, start_time
 from simulator.config_follower import ConfigFollower
+from simulator.demo_schedule import ensure_demo_schedule
 from simulator.fleet import Fleet, Reading
 from simulator.publisher import Publisher, PublishStats
 from simulator.registry import RegistrationResult, register
@@ -53,6 +54,7 @@ class SimulationConfig:
     state_path: Path | None = None
     client_id: str | None = None
     follow_config: bool = True  # lamps obey the configs the server publishes (else v0: full on all night)
+    demo_schedule: bool = False  # write the demo's dimming schedule through the API after registering
 
     def __post_init__(self) -> None:
         if self.lamps < 1:
@@ -106,6 +108,8 @@ def run(
     registration = None
     if config.api_url:
         registration = register(topology, config.api_url, config.interval_s, on_step=lambda s: note(f"registering {s}"))
+        if config.demo_schedule:
+            ensure_demo_schedule(config.api_url, topology, note)
 
     saved = state_file.load(config.state_path, config.site_id) if config.state_path else None
     wall_start = time.time()
