@@ -21,10 +21,14 @@ STEPS = [
 ]
 
 
-def ensure_demo_schedule(api_url: str, topology: Topology, note: Callable[[str], None] | None = None) -> None:
+def ensure_demo_schedule(
+    api_url: str, topology: Topology, note: Callable[[str], None] | None = None, *, token: str | None = None
+) -> None:
+    """``token``: a bearer token of an operator or admin, once the API checks callers."""
     say = note or (lambda _msg: None)
     site = topology.site.id
-    with httpx.Client(base_url=api_base(api_url), timeout=30) as http:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    with httpx.Client(base_url=api_base(api_url), timeout=30, headers=headers) as http:
         profiles = http.get("profiles", params={"site_id": site, "limit": 1000}).raise_for_status().json()["items"]
         if any(p["name"] == PROFILE for p in profiles):
             return

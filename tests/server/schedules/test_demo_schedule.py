@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.demo_schedule import PROFILE, ensure_demo_schedule
-from simulator.registry import register
 from simulator.topology import generate
+from tests.support.topology_api import bearer, register_topology
 
 
 def test_demo_schedule_is_written_once_and_reaches_town_lamps(server: Any, api: Any, site_ids: list[str]) -> None:
     topology = generate(40, 606, site_ids[1])
-    register(topology, server.api_url, 300)
-    ensure_demo_schedule(server.api_url, topology)
-    ensure_demo_schedule(server.api_url, topology)
+    register_topology(api, topology, 300)
+    ensure_demo_schedule(server.api_url, topology, token=bearer(api))
+    ensure_demo_schedule(server.api_url, topology, token=bearer(api))
     names = [p["name"] for p in api.get("/api/v1/profiles", params={"site_id": site_ids[1], "limit": 1000}).json()[
         "items"]]
     assert names.count(PROFILE) == 1

@@ -11,11 +11,11 @@ import pytest
 
 from server.schedules.evaluate import level_at
 from server.schedules.sun import night_sun
-from simulator.registry import register
 from simulator.runner import RunSummary, SimulationConfig, run
 from simulator.topology import generate
 from tests.support.factories import unique
 from tests.support.mqtt import wait_for
+from tests.support.topology_api import register_topology
 
 LAMPS = 8
 INTERVAL_S = 900
@@ -23,40 +23,47 @@ WIT = dt.timezone(dt.timedelta(hours=9))
 SEED = 505
 
 
-@pytest.fixture(scope="module")
-def night_run(server: Any, site_ids: list[str]) -> tuple[RunSummary, dict[str, dict[str, Any]]]:
-    import httpx
+# One simulated night serves every test of the module; built on first use with the test's own
+# (authenticated) API client.
+_RUN: dict[str, tuple[RunSummary, dict[str, dict[str, Any]]]] = {}
 
-    site = site_ids[1]
-    with httpx.Client(base_url=server.api_url, timeout=30) as api:
-        topology = generate(LAMPS, SEED, site)
-        register(topology, server.api_url, INTERVAL_S)
-        ids = list(topology.lamps.ids)
-        profile = api.post("/api/v1/profiles", json={"site_id": site, "name": unique("malam-"), "steps": [
-            {"at": "sunset", "level": 90},
-            {"at": "clock", "time": "22:00", "level": 40, "fade_s": 600},
-            {"at": "clock", "time": "03:00", "level": 60},
-            {"at": "sunrise", "level": 0},
-        ]})
-        assert profile.status_code == 201, profile.text
-        calendar = api.post("/api/v1/calendars", json={"site_id": site, "name": unique("e2e-"),
-                                                       "default_profile_id": profile.json()["id"]}).json()
-        group = unique("ge2e")
-        api.post("/api/v1/groups", json={"id": group, "site_id": site, "name": "End to end"}).raise_for_status()
-        api.put(f"/api/v1/groups/{group}/lamps", json={"lamp_ids": ids}).raise_for_status()
-        api.post("/api/v1/assignments", json={"calendar_id": calendar["id"], "target_type": "group",
-                                              "target_id": group}).raise_for_status()
 
-        def pushed() -> dict[str, dict[str, Any]]:
-            out = {}
-            for lamp in ids:
-                cfg = api.get(f"/api/v1/lamps/{lamp}/config").json()
-                if not cfg["published_at"] or [s[2] for s in cfg["config"]["prof"][0]] != [90, 40, 60, 0]:
-                    return {}
-                out[lamp] = cfg
-            return out
+@pytest.fixture
+def night_run(server: Any, api: Any, site_ids: list[str]) -> tuple[RunSummary, dict[str, dict[str, Any]]]:
+    if "night" not in _RUN:
+        _RUN["night"] = _simulate_night(server, api, site_ids[1])
+    return _RUN["night"]
 
-        commanded = wait_for(pushed, timeout=30, what="configs with the new profile published")
+
+def _simulate_night(server: Any, api: Any, site: str) -> tuple[RunSummary, dict[str, dict[str, Any]]]:
+    topology = generate(LAMPS, SEED, site)
+    register_topology(api, topology, INTERVAL_S)
+    ids = list(topology.lamps.ids)
+    profile = api.post("/api/v1/profiles", json={"site_id": site, "name": unique("malam-"), "steps": [
+        {"at": "sunset", "level": 90},
+        {"at": "clock", "time": "22:00", "level": 40, "fade_s": 600},
+        {"at": "clock", "time": "03:00", "level": 60},
+        {"at": "sunrise", "level": 0},
+    ]})
+    assert profile.status_code == 201, profile.text
+    calendar = api.post("/api/v1/calendars", json={"site_id": site, "name": unique("e2e-"),
+                                                   "default_profile_id": profile.json()["id"]}).json()
+    group = unique("ge2e")
+    api.post("/api/v1/groups", json={"id": group, "site_id": site, "name": "End to end"}).raise_for_status()
+    api.put(f"/api/v1/groups/{group}/lamps", json={"lamp_ids": ids}).raise_for_status()
+    api.post("/api/v1/assignments", json={"calendar_id": calendar["id"], "target_type": "group",
+                                          "target_id": group}).raise_for_status()
+
+    def pushed() -> dict[str, dict[str, Any]]:
+        out = {}
+        for lamp in ids:
+            cfg = api.get(f"/api/v1/lamps/{lamp}/config").json()
+            if not cfg["published_at"] or [s[2] for s in cfg["config"]["prof"][0]] != [90, 40, 60, 0]:
+                return {}
+            out[lamp] = cfg
+        return out
+
+    commanded = wait_for(pushed, timeout=30, what="configs with the new profile published")
     summary = run(SimulationConfig(mqtt_url=server.mqtt_url, site_id=site, lamps=LAMPS, seed=SEED,
                                    interval_s=INTERVAL_S, speed=1_000_000.0, duration_s=86_400.0, drain_s=30.0))
     return summary, commanded
