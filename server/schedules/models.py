@@ -14,7 +14,14 @@ from server.schedules.holidays import SETS
 from server.schedules.steps import label
 
 Level = Annotated[int, Field(ge=0, le=100, description="0 (off) to 100 (full)")]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+# Printable text: PostgreSQL text cannot hold NUL, and a reason is read by people.
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True,
+                                          pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Row ids (bigint identity).
+DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# The dates the lamps' calendars can name (docs/protocol.md section 9).
+FIRST_DATE = dt.date(2020, 1, 2)
+LAST_DATE = dt.date(2099, 12, 30)
 TargetType = Literal["site", "district", "cabinet", "group", "lamp"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -101,14 +108,14 @@ class ProfilePublic(BaseModel):
 class Rule(_In):
     """Chooses ``profile_id`` for the nights that begin on matching dates."""
 
-    profile_id: int
+    profile_id: DbId
     priority: int = Field(default=0, ge=-1000, le=1000, description="higher wins; equal ones in listed order")
     weekdays: list[Weekday] | None = Field(default=None, min_length=1, description="None: every day")
     from_date: dt.date | None = None
     to_date: dt.date | None = None
     holidays: HolidaySet | None = Field(default=None, description="match the days of this special-day set")
     dates: list[dt.date] = Field(default_factory=list, max_length=64, description="explicit special days")
-    note: Annotated[str, StringConstraints(max_length=200)] | None = None
+    note: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")] | None = None
 
     @model_validator(mode="after")
     def _range(self) -> Rule:
@@ -131,20 +138,20 @@ Rules = Annotated[list[Rule], Field(max_length=64)]
 class CalendarCreate(_In):
     site_id: Id
     name: Name
-    default_profile_id: int
+    default_profile_id: DbId
     fallback_level: Level = 100
     rules: Rules = Field(default_factory=list)
 
 
 class CalendarUpdate(_In):
     name: Name | None = None
-    default_profile_id: int | None = None
+    default_profile_id: DbId | None = None
     fallback_level: Level | None = None
     rules: Rules | None = None
 
 
 class RulePublic(BaseModel):
-    profile_id: int
+    profile_id: DbId
     priority: int
     weekdays: list[str] | None
     from_date: dt.date | None
@@ -158,7 +165,7 @@ class CalendarPublic(BaseModel):
     id: int
     site_id: str
     name: str
-    default_profile_id: int
+    default_profile_id: DbId
     fallback_level: int
     rules: list[RulePublic]
     created_at: dt.datetime
@@ -189,21 +196,21 @@ class GroupLamps(_In):
 
 
 class AssignmentCreate(_In):
-    calendar_id: int
+    calendar_id: DbId
     target_type: TargetType
     target_id: Id
     priority: int = Field(default=0, ge=-1000, le=1000, description="among a lamp's groups, higher wins")
 
 
 class AssignmentUpdate(_In):
-    calendar_id: int | None = None
+    calendar_id: DbId | None = None
     priority: int | None = Field(default=None, ge=-1000, le=1000)
 
 
 class AssignmentPublic(BaseModel):
     id: int
     site_id: str
-    calendar_id: int
+    calendar_id: DbId
     target_type: str
     target_id: str
     priority: int

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from server.api.access import READ, SCHEDULE_WRITE, allow
 from server.api.deps import ConnDep, PagingDep
+from server.api.params import RowId, RowIdQuery
 from server.schedules import store
 from server.schedules.models import AssignmentCreate, AssignmentPublic, AssignmentUpdate
 
@@ -34,7 +35,7 @@ async def create_assignment(body: AssignmentCreate, conn: ConnDep) -> Assignment
 @router.get("", response_model=AssignmentPage, summary="List assignments", dependencies=[allow(*READ)])
 async def list_assignments(
     conn: ConnDep, paging: PagingDep, site_id: Annotated[str | None, Query(max_length=32)] = None,
-    calendar_id: int | None = None,
+    calendar_id: RowIdQuery = None,
 ) -> AssignmentPage:
     rows, total = await store.list_assignments(conn, site_id=site_id, calendar_id=calendar_id, limit=paging.limit,
                                                offset=paging.offset)
@@ -44,13 +45,15 @@ async def list_assignments(
 
 @router.get("/{assignment_id}", response_model=AssignmentPublic, summary="Get an assignment",
             dependencies=[allow(*READ)])
-async def get_assignment(assignment_id: int, conn: ConnDep) -> AssignmentPublic:
+async def get_assignment(assignment_id: RowId, conn: ConnDep) -> AssignmentPublic:
     return AssignmentPublic(**await store.get_assignment(conn, assignment_id=assignment_id))
 
 
 @router.patch("/{assignment_id}", response_model=AssignmentPublic, summary="Change the calendar or priority",
               dependencies=[allow(*SCHEDULE_WRITE)])
-async def update_assignment(assignment_id: int, body: AssignmentUpdate, conn: ConnDep) -> AssignmentPublic:
+async def update_assignment(
+    assignment_id: RowId, body: AssignmentUpdate, conn: ConnDep
+) -> AssignmentPublic:
     row = await store.update_assignment(conn, assignment_id=assignment_id, calendar_id=body.calendar_id,
                                         priority=body.priority)
     return AssignmentPublic(**row)
@@ -58,6 +61,6 @@ async def update_assignment(assignment_id: int, body: AssignmentUpdate, conn: Co
 
 @router.delete("/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an assignment",
                dependencies=[allow(*SCHEDULE_WRITE)])
-async def delete_assignment(assignment_id: int, conn: ConnDep) -> Response:
+async def delete_assignment(assignment_id: RowId, conn: ConnDep) -> Response:
     await store.delete_assignment(conn, assignment_id=assignment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -12,6 +12,7 @@ from firmware.device import codec
 from server.api.access import READ, SCHEDULE_WRITE, allow
 from server.api.deps import ConnDep, PagingDep, SettingsDep
 from server.api.errors import ApiError
+from server.api.params import RowId
 from server.schedules import holidays, store
 from server.schedules.compile import RuleSpec, expand_rules, window_for
 from server.schedules.models import WEEKDAYS, CalendarCreate, CalendarPublic, CalendarUpdate, Rule, RulePublic
@@ -90,14 +91,14 @@ async def list_calendars(
 
 
 @router.get("/{calendar_id}", response_model=CalendarPublic, summary="Get a calendar", dependencies=[allow(*READ)])
-async def get_calendar(calendar_id: int, conn: ConnDep) -> CalendarPublic:
+async def get_calendar(calendar_id: RowId, conn: ConnDep) -> CalendarPublic:
     return public(await store.get_calendar(conn, calendar_id=calendar_id))
 
 
 @router.patch("/{calendar_id}", response_model=CalendarPublic, summary="Update a calendar (rules are replaced)",
               dependencies=[allow(*SCHEDULE_WRITE)])
 async def update_calendar(
-    calendar_id: int, body: CalendarUpdate, conn: ConnDep, settings: SettingsDep
+    calendar_id: RowId, body: CalendarUpdate, conn: ConnDep, settings: SettingsDep
 ) -> CalendarPublic:
     current = await store.get_calendar(conn, calendar_id=calendar_id)
     default = body.default_profile_id or current["default_profile_id"]
@@ -114,6 +115,6 @@ async def update_calendar(
 
 @router.delete("/{calendar_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a calendar",
                dependencies=[allow(*SCHEDULE_WRITE)], responses={409: {"description": "Still assigned"}})
-async def delete_calendar(calendar_id: int, conn: ConnDep) -> Response:
+async def delete_calendar(calendar_id: RowId, conn: ConnDep) -> Response:
     await store.delete_calendar(conn, calendar_id=calendar_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

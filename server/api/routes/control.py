@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from firmware.device import codec
 from server.api.access import READ, Role, allow
 from server.api.deps import ConnDep, PagingDep, SettingsDep
+from server.api.params import RowIdQuery
 from server.schedules import configs, overrides
 from server.schedules.models import AuditEntry
 
@@ -106,7 +107,7 @@ class AuditPage(BaseModel):
             dependencies=[allow(Role.ADMIN, Role.OPERATOR)])
 async def audit(
     conn: ConnDep, paging: PagingDep, site_id: Annotated[str | None, Query(max_length=32)] = None,
-    override_id: int | None = None,
+    override_id: RowIdQuery = None,
 ) -> AuditPage:
     rows, total = await overrides.audit_trail(conn, site_id=site_id, override_id=override_id, limit=paging.limit,
                                               offset=paging.offset)

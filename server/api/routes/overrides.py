@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from server.api.access import READ, SCHEDULE_WRITE, allow
 from server.api.deps import ConnDep, PagingDep, SettingsDep
 from server.api.errors import ApiError
+from server.api.params import RowId
 from server.schedules import overrides, store
 from server.schedules.load import site_timezone
 from server.schedules.models import EmergencyCreate, OverrideCreate, OverridePublic, OverrideUpdate, TargetType
@@ -72,6 +73,8 @@ async def public(conn: ConnDep, row: dict[str, Any], zones: dict[str, str] | Non
 async def create_override(body: OverrideCreate, request: Request, conn: ConnDep) -> OverridePublic:
     now = dt.datetime.now(dt.UTC)
     starts_at = _aware("starts_at", body.starts_at) or now
+    if not now - dt.timedelta(days=1) <= starts_at < LATEST_END:
+        raise ApiError(422, "starts_at: give a time from a day ago on (default: now)", field="starts_at")
     until = _ends(starts_at, _aware("until", body.until), body.duration_s, now)
     site = await store.target_site(conn, target_type=body.target_type, target_id=body.target_id)
     row = await overrides.create(conn, site_id=site, target_type=body.target_type, target_id=body.target_id,
@@ -107,13 +110,15 @@ async def list_overrides(
 
 
 @router.get("/{override_id}", response_model=OverridePublic, summary="Get an override", dependencies=[allow(*READ)])
-async def get_override(override_id: int, conn: ConnDep) -> OverridePublic:
+async def get_override(override_id: RowId, conn: ConnDep) -> OverridePublic:
     return await public(conn, await overrides.get(conn, override_id=override_id))
 
 
 @router.patch("/{override_id}", response_model=OverridePublic, summary="Change an override's level or end",
               dependencies=[allow(*SCHEDULE_WRITE)], responses={409: {"description": "It has ended"}})
-async def update_override(override_id: int, body: OverrideUpdate, request: Request, conn: ConnDep) -> OverridePublic:
+async def update_override(
+    override_id: RowId, body: OverrideUpdate, request: Request, conn: ConnDep
+) -> OverridePublic:
     now = dt.datetime.now(dt.UTC)
     until = _aware("until", body.until)
     if until is not None:
@@ -127,8 +132,9 @@ async def update_override(override_id: int, body: OverrideUpdate, request: Reque
 @router.delete("/{override_id}", response_model=OverridePublic, summary="Cancel an override: the schedule resumes",
                dependencies=[allow(*SCHEDULE_WRITE)], responses={409: {"description": "It has already ended"}})
 async def cancel_override(
-    override_id: int, request: Request, conn: ConnDep,
-    reason: Annotated[str, Query(min_length=1, max_length=500, description="why (kept in the audit trail)")],
+    override_id: RowId, request: Request, conn: ConnDep,
+    reason: Annotated[str, Query(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$",
+                                 description="why (kept in the audit trail)")],
 ) -> OverridePublic:
     row = await overrides.cancel(conn, override_id=override_id, reason=reason, subject=_subject(request))
     return await public(conn, row)

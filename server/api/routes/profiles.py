@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from server.api.access import READ, SCHEDULE_WRITE, allow
 from server.api.deps import ConnDep, PagingDep
 from server.api.errors import ApiError
+from server.api.params import RowId
 from server.schedules import store
 from server.schedules.models import ProfileCreate, ProfilePublic, ProfileUpdate, StepPublic
 from server.schedules.plans import local_today, site_location
@@ -63,13 +64,13 @@ async def list_profiles(
 
 
 @router.get("/{profile_id}", response_model=ProfilePublic, summary="Get a profile", dependencies=[allow(*READ)])
-async def get_profile(profile_id: int, conn: ConnDep) -> ProfilePublic:
+async def get_profile(profile_id: RowId, conn: ConnDep) -> ProfilePublic:
     return public(await store.get_profile(conn, profile_id=profile_id))
 
 
 @router.patch("/{profile_id}", response_model=ProfilePublic, summary="Update a profile",
               dependencies=[allow(*SCHEDULE_WRITE)])
-async def update_profile(profile_id: int, body: ProfileUpdate, conn: ConnDep) -> ProfilePublic:
+async def update_profile(profile_id: RowId, body: ProfileUpdate, conn: ConnDep) -> ProfilePublic:
     steps = None
     if body.steps is not None:
         current = await store.get_profile(conn, profile_id=profile_id)
@@ -80,6 +81,6 @@ async def update_profile(profile_id: int, body: ProfileUpdate, conn: ConnDep) ->
 
 @router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a profile",
                dependencies=[allow(*SCHEDULE_WRITE)], responses={409: {"description": "Used by a calendar"}})
-async def delete_profile(profile_id: int, conn: ConnDep) -> Response:
+async def delete_profile(profile_id: RowId, conn: ConnDep) -> Response:
     await store.delete_profile(conn, profile_id=profile_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

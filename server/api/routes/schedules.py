@@ -10,11 +10,19 @@ from fastapi import APIRouter, Query
 from server.api.access import READ, allow
 from server.api.deps import ConnDep, SettingsDep
 from server.api.errors import ApiError
+from server.api.params import RowIdQuery
 from server.schedules import energy_report, plans
+from server.schedules.models import FIRST_DATE, LAST_DATE
 
 router = APIRouter(tags=["schedules"])
 
 MAX_REPORT_NIGHTS = 62
+
+
+def _night(name: str, day: dt.date | None) -> dt.date | None:
+    if day is not None and not FIRST_DATE <= day <= LAST_DATE:
+        raise ApiError(422, f"{name}: {day} is outside {FIRST_DATE}..{LAST_DATE}", field=name)
+    return day
 
 
 @router.get("/lamps/{lamp_id}/schedule", summary="The lamp's plan for one night, in the site's time zone",
@@ -23,7 +31,7 @@ async def lamp_schedule(
     lamp_id: str, conn: ConnDep, settings: SettingsDep,
     date: Annotated[dt.date | None, Query(description="the date the night begins on; default tonight")] = None,
 ) -> dict[str, Any]:
-    return await plans.lamp_night(conn, lamp_id=lamp_id, day=date, settings=settings)
+    return await plans.lamp_night(conn, lamp_id=lamp_id, day=_night("date", date), settings=settings)
 
 
 @router.get("/schedules/preview", summary="Levels through a night for a group, as a table",
@@ -33,9 +41,10 @@ async def preview(
     group_id: Annotated[str, Query(max_length=32)],
     date: Annotated[dt.date | None, Query(description="the date the night begins on; default tonight")] = None,
     step_min: Annotated[int, Query(ge=5, le=240)] = 30,
-    calendar_id: Annotated[int | None, Query(description="preview as if this calendar were assigned")] = None,
+    calendar_id: RowIdQuery = None,
 ) -> dict[str, Any]:
-    return await plans.group_preview(conn, group_id=group_id, day=date, step_min=step_min, settings=settings,
+    return await plans.group_preview(conn, group_id=group_id, day=_night("date", date), step_min=step_min,
+                                     settings=settings,
                                      calendar_id=calendar_id)
 
 
@@ -48,8 +57,8 @@ async def energy(
     to: Annotated[dt.date | None, Query(description="last night; default last night")] = None,
     district_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> dict[str, Any]:
-    last = to or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    first = from_ or last - dt.timedelta(days=6)
+    last = _night("to", to) or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    first = _night("from", from_) or last - dt.timedelta(days=6)
     if first > last:
         raise ApiError(422, "from: after to", field="from")
     if (last - first).days + 1 > MAX_REPORT_NIGHTS:

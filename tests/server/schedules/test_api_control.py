@@ -187,3 +187,34 @@ def test_config_is_published_retained_and_the_lamp_is_out_of_step_until_it_repor
     wait_for(in_step, timeout=20, what="lamp in step")
     listed = api.get("/api/v1/control/out-of-step", params={"site_id": sched_site, "limit": 1000}).json()["items"]
     assert lamp not in [x["lamp_id"] for x in listed]
+
+
+@pytest.mark.parametrize(("path", "params", "field"), [
+    ("/api/v1/lamps/{lamp}/schedule", {"date": "1999-01-01"}, "date"),
+    ("/api/v1/lamps/{lamp}/schedule", {"date": "9999-12-31"}, "date"),
+    ("/api/v1/reports/energy", {"site_id": "{site}", "from": "0001-01-01", "to": "2026-01-01"}, "from"),
+])
+def test_dates_outside_what_lamps_can_hold_are_refused(api: Any, lamp_ids: list[str], sched_site: str, path: str,
+                                                       params: dict[str, str], field: str) -> None:
+    query = {k: v.format(site=sched_site) for k, v in params.items()}
+    r = api.get(path.format(lamp=lamp_ids[0]), params=query)
+    assert r.status_code == 422
+    assert fields(r) == [field]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/profiles/99999999999999999999", "/api/v1/overrides/0"])
+def test_ids_out_of_range_are_refused(api: Any, path: str) -> None:
+    assert api.get(path).status_code == 422
+
+
+def test_an_override_starting_long_ago_is_refused(api: Any, lamp_ids: list[str]) -> None:
+    r = override(api, target_type="lamp", target_id=lamp_ids[0], level=50, starts_at="2019-01-01T00:00:00+09:00",
+                 duration_s=600)
+    assert r.status_code == 422
+    assert fields(r) == ["starts_at"]
+
+
+def test_a_reason_with_control_characters_is_refused(api: Any, lamp_ids: list[str]) -> None:
+    r = override(api, target_type="lamp", target_id=lamp_ids[0], level=50, duration_s=600, reason="bad\x00")
+    assert r.status_code == 422
+    assert fields(r) == ["reason"]
