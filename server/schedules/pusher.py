@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
@@ -32,8 +33,10 @@ from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_LOCK_ID = 0x7465_7261_6E67_0005
+# Advisory locks (class, hashtext(site)): one per site.
+_LOCK_CLASS = 0x7465_0005
 PUBLISH_WINDOW = 200
+BUSY_RETRY_S = 1.0
 RECONNECT_MAX_S = 30.0
 
 
@@ -43,7 +46,7 @@ class PassReport:
     configs_changed: int = 0
     published: int = 0
     resent: int = 0
-    warnings: list[str] = field(default_factory=list)
+    busy_sites: int = 0  # another instance was doing them
 
 
 async def recompile_site(
@@ -77,28 +80,26 @@ async def recompile_site(
     return len(rows), recompile
 
 
-async def compile_pending(
-    conn: psycopg.AsyncConnection[Any], *, settings: Settings, now: dt.datetime, report: PassReport
+async def _compile_if_pending(
+    conn: psycopg.AsyncConnection[Any], *, site_id: str, settings: Settings, now: dt.datetime, report: PassReport
 ) -> None:
-    sites = settings.ingest_sites or None
-    cur = await conn.execute(
-        "SELECT site_id, generation FROM schedule_state WHERE (%(sites)s::text[] IS NULL OR site_id = ANY(%(sites)s))"
-        " AND (generation <> compiled_generation OR recompile_at <= %(now)s)", {"sites": sites, "now": now})
-    for site_id, generation in await cur.fetchall():
-        changed, recompile_at = await recompile_site(conn, site_id=site_id, settings=settings, now=now)
-        await conn.execute(
-            "UPDATE schedule_state SET compiled_generation = %s, recompile_at = %s WHERE site_id = %s",
-            (generation, recompile_at, site_id))
-        report.sites_compiled += 1
-        report.configs_changed += changed
+    row = await (await conn.execute(
+        "SELECT generation FROM schedule_state WHERE site_id = %s"
+        " AND (generation <> compiled_generation OR recompile_at <= %s)", (site_id, now))).fetchone()
+    if row is None:
+        return
+    changed, recompile_at = await recompile_site(conn, site_id=site_id, settings=settings, now=now)
+    await conn.execute("UPDATE schedule_state SET compiled_generation = %s, recompile_at = %s WHERE site_id = %s",
+                       (row[0], recompile_at, site_id))
+    report.sites_compiled += 1
+    report.configs_changed += changed
 
 
 async def publish_due(
-    conn: psycopg.AsyncConnection[Any], client: aiomqtt.Client, *, settings: Settings, now: dt.datetime,
-    report: PassReport,
+    conn: psycopg.AsyncConnection[Any], client: aiomqtt.Client, *, site_id: str, settings: Settings,
+    now: dt.datetime, report: PassReport,
 ) -> None:
-    due = await configs.due(conn, sites=settings.ingest_sites or None, now=now,
-                            resend_after_s=settings.schedule_resend_after_s,
+    due = await configs.due(conn, sites=[site_id], now=now, resend_after_s=settings.schedule_resend_after_s,
                             resend_max_s=settings.schedule_resend_max_s)
     for start in range(0, len(due), PUBLISH_WINDOW):
         chunk = due[start : start + PUBLISH_WINDOW]
@@ -128,19 +129,26 @@ async def _publish(client: aiomqtt.Client, item: configs.DueConfig, cmd_id: int 
 
 async def run_pass(
     conn: psycopg.AsyncConnection[Any], client: aiomqtt.Client, settings: Settings, *, now: dt.datetime | None = None
-) -> PassReport | None:
-    """One pass; None when another server instance holds the lock."""
-    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_ID,))).fetchone()
-    if not row or not row[0]:
-        return None
-    try:
-        now = now or dt.datetime.now(dt.UTC)
-        report = PassReport()
-        await compile_pending(conn, settings=settings, now=now, report=report)
-        await publish_due(conn, client, settings=settings, now=now, report=report)
-        return report
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+) -> PassReport:
+    """One pass over the sites this instance handles. Each site is done under its own advisory lock,
+    so instances that split the sites never wait for each other, and of two that share a site one
+    does it (the other counts it in ``busy_sites`` and comes back soon)."""
+    now = now or dt.datetime.now(dt.UTC)
+    report = PassReport()
+    cur = await conn.execute("SELECT site_id FROM schedule_state WHERE %(sites)s::text[] IS NULL"
+                             " OR site_id = ANY(%(sites)s) ORDER BY site_id", {"sites": settings.ingest_sites or None})
+    for (site_id,) in await cur.fetchall():
+        got = await (await conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                                        (_LOCK_CLASS, site_id))).fetchone()
+        if not got or not got[0]:
+            report.busy_sites += 1
+            continue
+        try:
+            await _compile_if_pending(conn, site_id=site_id, settings=settings, now=now, report=report)
+            await publish_due(conn, client, site_id=site_id, settings=settings, now=now, report=report)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_LOCK_CLASS, site_id))
+    return report
 
 
 class SchedulePusher:
@@ -174,14 +182,15 @@ class SchedulePusher:
                     started = time.monotonic()
                     report = await run_pass(conn, client, self.settings)
                     self.passes += 1
-                    if report is not None:
-                        self.last_report = report
-                        if report.configs_changed or report.published:
-                            log.info("schedules: %s", report)
+                    self.last_report = report
+                    if report.configs_changed or report.published:
+                        log.info("schedules: %s", report)
                     if listener.done():
                         listener.result()  # the listening connection failed: reconnect everything
+                    # A site another instance was busy with may have changed since: look again soon.
+                    wait = min(self.settings.schedule_interval_s, BUSY_RETRY_S if report.busy_sites else math.inf)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.settings.schedule_interval_s)
+                        await asyncio.wait_for(self._wake.wait(), wait)
                     # Bursts of changes (a bulk import) coalesce into one pass.
                     await asyncio.sleep(max(0.0, 0.2 - (time.monotonic() - started)))
         finally:

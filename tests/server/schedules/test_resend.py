@@ -58,12 +58,13 @@ async def test_a_resend_publishes_the_config_and_a_config_command(
     try:
         async with (make_client(mqtt_url, f"resend-pub-{run_tag}", persistent=False) as client,
                     await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn):
-            report = None
-            for _ in range(50):  # the running server's pusher may hold the lock for a moment
+            resent = 0
+            for _ in range(50):  # the running server's pusher may hold the site's lock for a moment
                 report = await run_pass(conn, client, settings, now=later)
-                if report is not None:
+                resent += report.resent
+                if resent:
                     break
-            assert report is not None and report.resent >= 1
+            assert resent >= 1
         got = wait_for(sub.received, timeout=10, what="config command")
     finally:
         sub.close()
