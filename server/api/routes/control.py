@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -16,6 +17,19 @@ from server.schedules import configs, overrides
 from server.schedules.models import AuditEntry
 
 router = APIRouter(tags=["control"])
+
+
+async def _in_site_zone(conn: ConnDep, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
+    """Times shown to people are in the site's zone (rows of several sites keep their own)."""
+    zones: dict[str, ZoneInfo] = {}
+    for row in rows:
+        site = row["site_id"]
+        if site not in zones:
+            found = await (await conn.execute("SELECT timezone FROM sites WHERE id = %s", (site,))).fetchone()
+            zones[site] = ZoneInfo(found[0] if found else "UTC")
+        for key in keys:
+            if row.get(key) is not None:
+                row[key] = row[key].astimezone(zones[site])
 
 
 class OutOfStep(BaseModel):
@@ -50,6 +64,7 @@ async def out_of_step(
     rows, total = await configs.out_of_step(conn, site_id=site_id, district_id=district_id, limit=paging.limit,
                                             offset=paging.offset)
     now = dt.datetime.now(dt.UTC)
+    await _in_site_zone(conn, rows, ("compiled_at", "published_at", "last_seen"))
     items = []
     for row in rows:
         published = row["published_at"]
@@ -111,4 +126,5 @@ async def audit(
 ) -> AuditPage:
     rows, total = await overrides.audit_trail(conn, site_id=site_id, override_id=override_id, limit=paging.limit,
                                               offset=paging.offset)
+    await _in_site_zone(conn, rows, ("at",))
     return AuditPage(items=[AuditEntry(**r) for r in rows], total=total, limit=paging.limit, offset=paging.offset)

@@ -87,6 +87,7 @@ def test_every_override_action_is_in_the_audit_trail(api: Any, lamp_ids: list[st
     assert len({e["subject"] for e in trail}) == 1 and trail[0]["subject"]
     assert created["created_by"] == trail[0]["subject"]
     assert trail[1]["detail"]["before"]["level"] == 20 and trail[1]["detail"]["after"]["level"] == 25
+    assert trail[0]["at"].endswith("+09:00")  # in the site's zone
 
 
 def test_a_cancelled_override_cannot_be_cancelled_again(api: Any, lamp_ids: list[str]) -> None:
