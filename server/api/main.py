@@ -12,7 +12,18 @@ from server import __version__
 from server.api import errors
 from server.api.access import development_authenticator
 from server.api.body_limit import BodyLimitMiddleware
-from server.api.routes import lamps, operations, registry
+from server.api.routes import (
+    assignments,
+    calendars,
+    control,
+    groups,
+    lamps,
+    operations,
+    overrides,
+    profiles,
+    registry,
+    schedules,
+)
 from server.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -62,4 +73,12 @@ def routers() -> list[APIRouter]:
         registry.gateways,
         lamps.router,  # before the CRUD routes, so /lamps/geojson is not taken for a lamp id
         lamps.crud_routes,
+        groups.router,
+        groups.crud_routes,
+        profiles.router,
+        calendars.router,
+        assignments.router,
+        overrides.router,  # /overrides/emergency before /overrides/{id}
+        control.router,
+        schedules.router,
     ]
