@@ -329,7 +329,9 @@ class LoraBearer:
         self.fcnt = (self.fcnt + 1) & 0xFFFF
         mtype = lorawire.MTYPE_CONFIRMED_UP if self.confirm else lorawire.MTYPE_UNCONFIRMED_UP
         phy = lorawire.build_phy(mtype, self.devaddr, self.fcnt, self.fport, self.body)
-        freq = self.channels[self.fcnt % len(self.channels)]
+        # A channel at random for each frame, as LoRaWAN devices hop: lamps that happen to run in
+        # step (a feeder powered up at once) then collide one frame in eight, not every frame.
+        freq = self.channels[((self.devaddr ^ self.fcnt) * 2654435761 >> 16) % len(self.channels)]
         start = h.ticks_ms()
         radio = self.radio
         down = None
