@@ -61,6 +61,8 @@ START_SPREAD_US = 5_000_000  # medium time over which a gateway's lamps send the
 # A lamp with readings its gateway has not confirmed, and nothing new to send, asks (a confirmed
 # empty frame) after this much medium time: the journal would otherwise wait for the next reading.
 ACK_IDLE_US = 30_000_000
+BACKOFF_MAX = 4  # confirm gaps double per unanswered confirmed uplink, up to 16 times
+CONFIRM_MAX_US = 1_800_000_000  # medium time: however far backed off, a lamp asks at least this often
 
 
 def spreading_factor(distance_m: float) -> int:
@@ -118,6 +120,7 @@ class _Lamp:
     busy: bool = False  # queued for sending, or in an exchange, or waiting out its duty cycle
     last_up_us: int = 0  # medium time of the lamp's last uplink
     unconfirmed: bool = False  # all sent, but the gateway has not confirmed everything
+    confirm_us: int = 0  # medium time of the last confirmed uplink
 
 
 class LoraAir:
@@ -323,7 +326,8 @@ class _Worker(threading.Thread):
         body, fport = self._choose(n, now)
         if body is None:
             if n.unconfirmed:
-                self._later_at(n.last_up_us + ACK_IDLE_US, n)  # ask about them if nothing else goes
+                # Ask about them if nothing else goes.
+                self._later_at(n.last_up_us + (ACK_IDLE_US << min(n.unanswered, BACKOFF_MAX)), n)
                 return True
             return False
         n.fcnt = (n.fcnt + 1) & 0xFFFF
@@ -346,6 +350,8 @@ class _Worker(threading.Thread):
         stats.uplinks += 1
         stats.confirmed += n.confirm
         n.last_up_us = res.start_us
+        if n.confirm:
+            n.confirm_us = res.start_us
         n.free_at_us = res.start_us + round(res.airtime_us / airtime.DUTY_CYCLE * (1 + DUTY_MARGIN))
         n.end_us = res.end_us
         n.freq = freq
@@ -378,20 +384,20 @@ class _Worker(threading.Thread):
             gap = [r for r in pending if lo <= r[0] <= hi]
             if gap:
                 n.what = "resend"
-                return self._readings(n, gap, last=True), lorawire.FPORT_CODEC
+                return self._readings(n, gap, last=True, now_us=now_us), lorawire.FPORT_CODEC
             n.resend.pop(0)
         fresh = [r for r in pending if r[0] > n.sent]
         if fresh:
             n.what = "readings"
-            return self._readings(n, fresh, last=False), lorawire.FPORT_CODEC
-        if n.poll or (pending and now_us - n.last_up_us >= ACK_IDLE_US):
+            return self._readings(n, fresh, last=False, now_us=now_us), lorawire.FPORT_CODEC
+        if n.poll or (pending and now_us - n.last_up_us >= ACK_IDLE_US << min(n.unanswered, BACKOFF_MAX)):
             n.what = "poll"
             n.confirm = bool(pending) and not n.poll
             return b"", None
         n.unconfirmed = bool(pending)
         return None, None
 
-    def _readings(self, n: _Lamp, rs: list[Reading], *, last: bool) -> bytes:
+    def _readings(self, n: _Lamp, rs: list[Reading], *, last: bool, now_us: int) -> bytes:
         now = time.time()
         old = now - float(rs[0][1]) > READING_AGE_S
         if len(rs) == 1 and not old:
@@ -403,8 +409,11 @@ class _Worker(threading.Thread):
             n.count = body[1]
         n.first = int(rs[0][0])
         ends = n.count >= len(rs)
-        n.confirm = (n.since_confirm + 1 >= self.air.confirm_every or n.unanswered > 0
-                     or (ends and (n.count > 1 or last)))
+        # As the firmware: every few uplinks, the gap doubling per unanswered one (a gateway out of its
+        # 1 % must not be asked harder), and at the end of a backlog or of a gap the gateway named.
+        n.confirm = (n.since_confirm + 1 >= self.air.confirm_every << min(n.unanswered, BACKOFF_MAX)
+                     or now_us - n.confirm_us >= CONFIRM_MAX_US
+                     or (n.unanswered == 0 and ends and (n.count > 1 or last)))
         return body
 
     # --- the receive windows -------------------------------------------------------------------

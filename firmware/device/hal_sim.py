@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # mypy reads this; it never runs
 RESET_EXIT = 3
 _WDT_POLL_MS = 100
 _RX_POLL_MS = 5
+_MEDIUM_RETRY_MS = 10000  # real ms between attempts to register with an absent medium
 
 
 def _host_ms() -> int:
@@ -190,16 +191,18 @@ class SimRadio(hal.LoraRadio):
         self._name = name
         self._tx_id = tx_id
         self._udp: "Any" = None
+        self._retry_at = time.ticks_ms()
 
     def _radio(self) -> "Any":
-        if self._udp is None:
+        if self._udp is None and time.ticks_diff(time.ticks_ms(), self._retry_at) >= 0:
             import lorawire
 
             try:
                 # HELLO and clock sync; a medium that is not there yet is like air nobody listens to.
                 self._udp = lorawire.UdpRadio(self._host, self._port, lorawire.ROLE_NODE, self._name)
             except OSError:
-                self._udp = None
+                # Registering waits for an answer, blocking the event loop: not again for a while.
+                self._retry_at = time.ticks_add(time.ticks_ms(), _MEDIUM_RETRY_MS)
         return self._udp
 
     async def exchange(self, frame: bytes, freq: int, sf: int, out: "list[int]") -> "bytes | None":

@@ -46,6 +46,8 @@ CONFIRM_EVERY = const(4)  # every 4th uplink asks for the gateway's watermark (t
 SYNC_EVERY = const(96)  # readings between two sync alarms (protocol 10.1)
 ALARM_TRIES = const(3)  # confirmed sends of an alarm before it is given up
 HELLO_AFTER = const(3)  # unanswered confirmed uplinks before HELLO and sync go out again
+BACKOFF_MAX = const(4)  # the confirm gap doubles per unanswered one, up to 16 times
+CONFIRM_MAX_MS = const(1800000)  # device ms: however far backed off, ask at least this often
 FCNT_GAP = const(256)  # frames a restart skips: the counter is saved only now and then
 IDLE_MS = const(500)  # device ms between looks at the queues when there is nothing to send
 FAIL_MS = const(5000)  # device ms before trying again when the radio could not send at all
@@ -122,6 +124,7 @@ class LoraBearer:
         self.tries = 0
         self.hi_told = -1  # high flag bits the gateway was last told (-1: not since boot)
         self.free_at = ctl.hal.ticks_ms()
+        self.confirm_at = self.free_at  # device ms of the last confirmed uplink
         self.out = [0] * hal.R_LEN
         # The frame being built and sent.
         self.what = 0
@@ -309,11 +312,21 @@ class LoraBearer:
             self.body = codec.encode_lora_reading(r)
             self.count = 1
         last = self.first + self.count - 1
-        # Ask for the watermark now and then, while the gateway seems away, and at the end of a
-        # backlog or of a gap it named: that is when the journal can be trimmed.
-        self.confirm = (self.since_confirm + 1 >= self.confirm_every or self.unanswered > 0
-                        or (last >= hi and (self.count > 1 or bool(self.resend))))
+        self.confirm = self._confirm_due() or (
+            self.unanswered == 0 and last >= hi and (self.count > 1 or bool(self.resend)))
         return 1
+
+    def _confirm_due(self) -> bool:
+        """Ask for the watermark every few uplinks (and, above, at the end of a backlog or of a gap
+        the gateway named: then the journal can be trimmed). Each confirmed uplink left unanswered
+        doubles the gap, up to 16 times: a gateway that is away costs nothing, but one that is out of
+        its own 1 % (its downlinks are the scarce resource, docs/lora.md section 4) must not be asked
+        harder."""
+        shift = self.unanswered if self.unanswered < BACKOFF_MAX else BACKOFF_MAX
+        if self.since_confirm + 1 >= self.confirm_every << shift:
+            return True
+        # However far backed off, a gap the gateway would name waits at most this long.
+        return time.ticks_diff(self.ctl.hal.ticks_ms(), self.confirm_at) >= CONFIRM_MAX_MS
 
     def _skip(self, lo: int, hi: int) -> None:
         if self.resend and self.resend[0][0] == lo:
@@ -393,6 +406,7 @@ class LoraBearer:
                     self.hi_told = f & HI_FLAGS  # fault and gasp alarms carry the full flags
         if self.confirm:
             self.since_confirm = 0
+            self.confirm_at = start
             if acked:
                 self.unanswered = 0
                 self.connected = True

@@ -200,11 +200,24 @@ def test_every_fourth_uplink_is_confirmed() -> None:
     assert out == [False, False, False, True, False, False, False, True, False, False, False]
 
 
+def test_unanswered_confirmed_uplinks_are_asked_for_ever_more_rarely() -> None:
+    # A gateway out of its own 1 % cannot answer: asking it harder would only make that worse.
+    out = lora("CTL, B, R = lamp(confirm=1)\nrun(3)\nR.sent = []\nreadings(CTL, 7)\nrun(7)\n"
+               "show([f[0] for f in frames(R)])")
+    assert out == [True, False, True, False, False, False, True]  # gaps of 1, 2, 4 uplinks
+
+
 def test_unanswered_confirmed_uplinks_make_the_lamp_introduce_itself_again() -> None:
-    out = lora("CTL, B, R = lamp(confirm=1)\nrun(3)\nR.sent = []\nreadings(CTL, 3)\nrun(6)\n"
+    out = lora("CTL, B, R = lamp(confirm=1)\nrun(3)\nR.sent = []\nreadings(CTL, 7)\nrun(9)\n"
                "show([f[1] for f in frames(R)])")
-    assert out[:3] == [1, 1, 1]
-    assert out[3] == 2  # HELLO after three confirmed uplinks went unanswered
+    assert out[:7] == [1] * 7
+    assert out[7] == 2  # HELLO after three confirmed uplinks went unanswered
+
+
+def test_an_answer_brings_the_confirm_cadence_back() -> None:
+    out = lora("CTL, B, R = lamp(confirm=1)\nrun(3)\nR.sent = []\nreadings(CTL, 2)\nrun(1)\n"
+               "R.auto_ack = B\nrun(1)\nR.sent = []\nreadings(CTL, 2)\nrun(2)\nshow([f[0] for f in frames(R)])")
+    assert out == [True, True]
 
 
 def test_a_command_is_answered_with_a_sync_then_its_outcome() -> None:

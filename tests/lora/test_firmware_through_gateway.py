@@ -36,7 +36,7 @@ def lora_lamp(tmp_path: Path, lora_api: httpx.Client, lora_site: str) -> Iterato
         lora.setdefault("sf", 7)
         lora["medium"] = air.medium_address
         cfg = DeviceConfig(lamp=lamp_id, site=lora_site, broker="mqtt://127.0.0.1:1",
-                           extra={"bearer": "lora", "lora": lora})
+                           extra={"bearer": "lora", "lora": lora, "heap_ms": 1000})
         now = time.time()
         prepare(state, cfg, control={"speed": SPEED, "t0": int(now) - WORLD_BEHIND_S, "anchor": now})
         lamp = SimLamp(state).start()
@@ -67,7 +67,9 @@ def test_readings_of_a_firmware_lora_lamp_are_stored_exactly_once_through_the_ga
     lamp_id, lamp = lora_lamp(air)
     st = lamp.wait_status(lambda s: s.get("next_seq", 0) > 12, 40)
     exactly_once(database_url, lamp_id, st["next_seq"] - 2)
-    assert lamp.status()["lora_refused"] == 0  # the lamp kept its own duty cycle: the air refused nothing
+    end = lamp.status()
+    assert end["lora_refused"] == 0  # the lamp kept its own duty cycle: the air refused nothing
+    assert 0 < end["heap"] - end["heap_code"] < 40 * 1024  # steady-state data within the budget
 
 
 def test_the_journal_is_trimmed_by_the_gateways_watermark_while_its_backhaul_is_down(
