@@ -154,6 +154,9 @@ def register_bench(bench: typer.Typer) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from server import cli_security
+
+    cli_security.register(app)
     app.command("server")(server_command)
     app.command("ingest")(ingest_command)
     db = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)

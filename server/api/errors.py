@@ -8,17 +8,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from server.auth.errors import AuthError, Throttled
 from server.registry.errors import Conflict, InvalidReference, InvalidValue, NotFound, RegistryError
 
 
 class ApiError(Exception):
     """Raised by routes for a 4xx the framework does not produce itself."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, *, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.headers = headers
 
 
 def _body(message: str, detail: list[dict[str, Any]]) -> dict[str, Any]:
@@ -48,20 +51,34 @@ _STATUS: dict[type[RegistryError], int] = {
     Conflict: 409,
     InvalidReference: 422,
     InvalidValue: 422,
+    AuthError: 401,
+    Throttled: 429,
 }
+
+# RFC 6750: a 401 tells the client which scheme to use.
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="terang"'}
+
+
+def _headers(exc: RegistryError) -> dict[str, str] | None:
+    if isinstance(exc, AuthError):
+        return _CHALLENGE
+    if isinstance(exc, Throttled):
+        return {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    return None
 
 
 async def _registry(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RegistryError)
     status = _STATUS.get(type(exc), 400)
     detail = [{"field": exc.field, "message": exc.message}] if exc.field else []
-    return JSONResponse(status_code=status, content=_body(exc.message, detail))
+    return JSONResponse(status_code=status, content=_body(exc.message, detail), headers=_headers(exc))
 
 
 async def _api(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     detail = [{"field": exc.field, "message": exc.message}] if exc.field else []
-    return JSONResponse(status_code=exc.status, content=_body(exc.message, detail))
+    headers = exc.headers if exc.headers is not None else _CHALLENGE if exc.status == 401 else None
+    return JSONResponse(status_code=exc.status, content=_body(exc.message, detail), headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -10,9 +10,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from server import __version__
 from server.api import errors
-from server.api.access import development_authenticator
+from server.api.access import token_authenticator
+from server.api.audit_log import AuditMiddleware
 from server.api.body_limit import BodyLimitMiddleware
-from server.api.routes import lamps, operations, registry
+from server.api.routes import audit, auth, lamps, mqtt_accounts, operations, registry, tokens, users
 from server.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -44,9 +45,11 @@ def create_app(settings: Settings, *, database_url: str, pool: AsyncConnectionPo
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.authenticate = development_authenticator
+    app.state.authenticate = token_authenticator
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_body_max_bytes)
+    # Outermost, so that refused requests (413 included) are recorded too.
+    app.add_middleware(AuditMiddleware)
     for router in routers():
         app.include_router(router, prefix=API_PREFIX)
     return app
@@ -62,4 +65,9 @@ def routers() -> list[APIRouter]:
         registry.gateways,
         lamps.router,  # before the CRUD routes, so /lamps/geojson is not taken for a lamp id
         lamps.crud_routes,
+        auth.router,
+        users.router,
+        tokens.router,
+        audit.router,
+        mqtt_accounts.router,
     ]
