@@ -257,7 +257,8 @@ def broker_config(
         return await accounts.broker_state(conn)
 
     state = run_db(url, work, audit_what=f"broker config {out}")
-    (opts.data_dir).mkdir(parents=True, exist_ok=True)
+    opts.data_dir.mkdir(parents=True, exist_ok=True)
+    mosquitto_conf.give_to_broker(opts.data_dir, opts.broker_user)
     written = mosquitto_conf.write_files(state, opts)
     console.print(f"{written.accounts} accounts -> {written.password_file}, {written.acl_file}, {written.conf_file}")
     if reload:

@@ -66,10 +66,11 @@ class Access:
     ) -> Principal:
         authenticate: Authenticator = request.app.state.authenticate
         principal = await authenticate(request)  # raises 401 when nobody is identified
+        # Set before the role check, so the audit log names whoever was refused.
+        request.state.principal = principal
         if not principal.roles & self.roles:
             wanted = ", ".join(sorted(self.roles))
             raise ApiError(403, f"this needs one of the roles: {wanted}")
-        request.state.principal = principal
         return principal
 
 

@@ -44,6 +44,15 @@ class Identity:
     crew_id: str | None
 
 
+ALL_ROLES = frozenset({"admin", "operator", "technician", "crew", "viewer"})
+
+
+def held_roles(roles: list[str]) -> frozenset[str]:
+    """Roles a token of this user may be scoped to: an administrator may hand out any narrower one
+    (a read-only "viewer" token for a dashboard, say)."""
+    return ALL_ROLES if "admin" in roles else frozenset(roles)
+
+
 def _info(row: dict[str, Any]) -> TokenInfo:
     return TokenInfo(**{k: row[k] for k in TokenInfo.__dataclass_fields__})
 
@@ -64,7 +73,7 @@ async def create(
     if user is None:
         raise NotFound(f"user {username!r} not found or disabled", field="username")
     if scopes is not None:
-        beyond = sorted(set(scopes) - set(user["roles"]))
+        beyond = sorted(set(scopes) - held_roles(user["roles"]))
         if beyond:
             raise InvalidValue(f"scopes: {', '.join(beyond)} not held by {username!r}", field="scopes")
         scopes = sorted(set(scopes))
@@ -100,9 +109,7 @@ async def identify(conn: psycopg.AsyncConnection[Any], *, secret: str) -> Identi
         raise AuthError("the account is disabled")
     if row["stale_use"]:
         await conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = %s", (row["id"],))
-    roles = set(row["roles"])
-    if row["scopes"] is not None:
-        roles &= set(row["scopes"])
+    roles = set(row["roles"]) if row["scopes"] is None else held_roles(row["roles"]) & set(row["scopes"])
     return Identity(row["id"], row["kind"], row["username"], frozenset(roles), row["crew_id"])
 
 

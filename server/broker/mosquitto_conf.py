@@ -7,6 +7,8 @@ either the old or the new version, never half of one.
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,9 @@ class ConfOptions:
     local_port: int | None = 1883
     local_bind: str = "127.0.0.1"
     write_pid_file: bool = True
+    # Mosquitto started as root drops to this user before it reads the password file, so that file
+    # (mode 0600) is handed to it when these files are written as root.
+    broker_user: str = "mosquitto"
 
 
 def conf_text(opts: ConfOptions) -> str:
@@ -112,12 +117,24 @@ def write_files(state: BrokerState, opts: ConfOptions, *, with_conf: bool = True
     opts.config_dir.mkdir(parents=True, exist_ok=True)
     # The hashes are slow to attack but not meant to be read by anyone but the broker.
     _write_atomic(opts.config_dir / PASSWORD_FILE, password_text(state.hashes), 0o600)
+    give_to_broker(opts.config_dir / PASSWORD_FILE, opts.broker_user)
     _write_atomic(opts.config_dir / ACL_FILE, acl_text(state.accounts, state.gateway_lamps), 0o644)
     conf = None
     if with_conf:
         conf = opts.config_dir / CONF_FILE
         _write_atomic(conf, conf_text(opts), 0o644)
     return Written(opts.config_dir / PASSWORD_FILE, opts.config_dir / ACL_FILE, conf, len(state.accounts))
+
+
+def give_to_broker(path: Path, user: str) -> None:
+    """Makes ``path`` the broker user's when running as root and that user exists."""
+    if os.geteuid() != 0:
+        return
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return
+    shutil.chown(path, user=user)
 
 
 def reload_broker(pid_file: Path) -> int:
