@@ -220,6 +220,15 @@ def test_revoked_device_is_refused_after_reload(net: Net, connect: Any, technici
     assert connect("b").accepted
 
 
+def test_reload_disconnects_a_revoked_device_that_is_connected(net: Net, connect: Any,
+                                                               technician_api: httpx.Client) -> None:
+    lamp_a = connect("a")
+    assert lamp_a.client.is_connected()
+    assert technician_api.delete(f"/api/v1/mqtt-accounts/{net.creds['a'][0]}").status_code == 200
+    net.write_and_reload()
+    wait_for(lambda: not lamp_a.client.is_connected(), timeout=10, what="the revoked session dropped")
+
+
 def test_rotated_credentials_replace_the_old_password(net: Net, connect: Any,
                                                       technician_api: httpx.Client) -> None:
     old_password = net.creds["b"][1]

@@ -14,7 +14,8 @@ from firmware.device import codec
 from server.ingest.messages import DeviceMessage, Limits, Rejected, Telemetry, classify
 
 NOW = 1_717_200_000
-LIMITS = Limits(max_payload_bytes=4096, max_batch_readings=50, future_tolerance_s=86_400)
+# The server defaults: 50 readings of ~150 bytes fit well inside the payload cap.
+LIMITS = Limits(max_payload_bytes=64 * 1024, max_batch_readings=50, future_tolerance_s=86_400)
 ids = st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True)
 kinds = st.sampled_from(codec.KINDS)
 classes = st.sampled_from(codec.DEVICE_CLASSES)
