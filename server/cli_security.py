@@ -283,10 +283,47 @@ def tls_issue(
                f"certificate {issued.cert}\nkey         {issued.key}")
 
 
+def access_table() -> list[tuple[str, str, dict[str, bool] | None]]:
+    """(method, path, role -> allowed) for every API route; None for a public route."""
+    from fastapi.routing import APIRoute
+
+    from server.api.access import Access, Role, rule_of
+    from server.api.main import API_PREFIX, routers
+
+    rows: list[tuple[str, str, dict[str, bool] | None]] = []
+    for router in routers():
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            rule = rule_of(route.dependencies)
+            allowed = {r.value: r in rule.roles for r in Role} if isinstance(rule, Access) else None
+            rows.extend((method, API_PREFIX + route.path, allowed) for method in sorted(route.methods or ()))
+    return rows
+
+
+def user_roles() -> None:
+    """Which roles may call which API route, as a table (from the routes' access rules)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from server.api.access import Role
+
+    table = Table(title="API access by role")
+    table.add_column("method")
+    table.add_column("path", overflow="fold")
+    for role in Role:
+        table.add_column(role.value, justify="center")
+    for method, path, allowed in access_table():
+        marks = ["public"] * len(Role) if allowed is None else ["✓" if allowed[r.value] else "" for r in Role]
+        table.add_row(method, path, *marks)
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     user = typer.Typer(help="API users.", no_args_is_help=True)
     user.command("create")(user_create)
     user.command("list")(user_list)
+    user.command("roles")(user_roles)
     app.add_typer(user, name="user")
     token = typer.Typer(help="Long-lived API tokens.", no_args_is_help=True)
     token.command("create")(token_create)

@@ -42,9 +42,15 @@ async def _hash(password: str) -> str:
     return await asyncio.to_thread(passwords.hash_password, password)
 
 
+ROLES = ("admin", "operator", "technician", "crew", "viewer")
+
+
 def _check_roles(roles: list[str], crew_id: str | None) -> None:
     if not roles:
         raise InvalidValue("roles: give at least one role", field="roles")
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise InvalidValue(f"roles: {', '.join(unknown)} is not one of {', '.join(ROLES)}", field="roles")
     if "crew" in roles and crew_id is None:
         raise InvalidValue("crew_id: a crew user needs the crew they belong to", field="crew_id")
 
