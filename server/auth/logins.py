@@ -52,8 +52,3 @@ async def login(
     secret, info = await token_store.create(conn, username=username, kind="session", name="login", scopes=None,
                                             ttl=session_ttl)
     return LoginResult(secret, info, user)
-
-
-async def purge_failures(conn: psycopg.AsyncConnection[Any], *, older_than: timedelta) -> int:
-    cur = await conn.execute("DELETE FROM login_failures WHERE at < now() - %s", (older_than,))
-    return cur.rowcount

@@ -139,10 +139,3 @@ async def get(conn: psycopg.AsyncConnection[Any], *, token_id: int) -> TokenInfo
 async def revoke(conn: psycopg.AsyncConnection[Any], *, token_id: int) -> TokenInfo:
     await conn.execute("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s", (token_id,))
     return await get(conn, token_id=token_id)
-
-
-async def purge_expired(conn: psycopg.AsyncConnection[Any], *, older_than: timedelta) -> int:
-    """Deletes sessions that expired more than ``older_than`` ago (they are no use to anyone)."""
-    cur = await conn.execute("DELETE FROM api_tokens WHERE kind = 'session' AND expires_at < now() - %s",
-                             (older_than,))
-    return cur.rowcount
