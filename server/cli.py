@@ -30,6 +30,14 @@ def _register() -> None:
         register_bench = getattr(part, "register_bench", None)
         if register_bench is not None:
             register_bench(bench)
+    benches = [(c.name, c.callback) for c in bench.registered_commands if c.callback is not None]
+
+    @bench.command("all")
+    def bench_all() -> None:
+        """Every benchmark with its default settings, one after another."""
+        for name, callback in benches:
+            typer.secho(f"== terang bench {name}", bold=True)
+            callback()
 
 
 _register()

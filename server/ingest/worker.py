@@ -22,7 +22,7 @@ import psycopg
 
 from firmware.device import codec
 from server.broker.drops import DROPPED_TOPIC, DropWatch
-from server.ingest.acks import AckPublisher
+from server.ingest.acks import PUBLISH_WINDOW, AckPublisher
 from server.ingest.lamps import LampDirectory
 from server.ingest.messages import DeviceMessage, Limits, Message, Rejected, Telemetry, classify
 from server.ingest.store import Batch, FlushResult, LampReadings, Writer
@@ -125,6 +125,8 @@ class IngestWorker:
         share = self.settings.ingest_share_group
         client = make_client(self.mqtt_url, self.worker_id, persistent=True, mqtt5=bool(share),
                              tls=tls_files(self.settings))
+        # Acks go out a window at a time on purpose (acks.PUBLISH_WINDOW); do not warn about it.
+        client.pending_calls_threshold = PUBLISH_WINDOW + 10
         async with client:
             for topic in subscriptions(self.settings.ingest_sites, share):
                 await client.subscribe(topic, qos=1)

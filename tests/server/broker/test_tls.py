@@ -151,3 +151,14 @@ def test_broker_refuses_plain_mqtt_on_its_tls_port(secured: Secured) -> None:
         if sock is not None:
             sock.close()
     assert True not in accepted
+
+
+async def test_gateway_connects_upstream_over_mqtts_with_the_ca(secured: Secured) -> None:
+    from gateway import mqttclient
+
+    user, password = secured.lamp_credentials
+    client = mqttclient.make_client(f"mqtts://localhost:{secured.broker.port}", f"gw-tls-{RUN_TAG}",
+                                    username=user, password=password, ca_file=secured.certs.ca_cert,
+                                    manual_ack=False)
+    async with client:
+        await client.publish(f"terang/v1/{secured.site}/lamp/{secured.lamp_id}/event", b"{}", qos=1)
