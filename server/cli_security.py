@@ -319,6 +319,43 @@ def user_roles() -> None:
     Console().print(table)
 
 
+def bench_access(
+    requests: Annotated[int, typer.Option(help="Requests per API measurement")] = 2000,
+    logins: Annotated[int, typer.Option(help="Password logins")] = 50,
+    accounts: Annotated[int, typer.Option(help="Device accounts in the broker's files")] = 10_000,
+    connects: Annotated[int, typer.Option(help="Device connections to the broker")] = 500,
+    out_dir: Annotated[Path, typer.Option(help="Where the JSON report goes")] = Path("reports"),
+) -> None:
+    """What access control costs: logins, authenticated requests, device connections, broker files.
+    Uses TERANG_DATABASE_URL's server (a database of its own), else embedded PostgreSQL."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from server import services
+    from server.auth import bench
+
+    console = Console()
+    settings = _load_settings()
+    resolved = services.resolve(settings.model_copy(update={"mqtt_url": "mqtt://unused"}))
+    with console.status("benchmarking access...") as status:
+        report, path = bench.run(server_url=resolved.database_url, requests=requests, logins=logins,
+                                 accounts=accounts, connects=connects, out_dir=out_dir,
+                                 progress=lambda text: status.update(f"benchmarking access: {text}"))
+    table = Table(title=f"Access control cost ({report.cpus} CPUs)")
+    for column in ("measurement", "n", "s", "per s", "p50 ms", "p99 ms", "note"):
+        table.add_column(column, justify="left" if column in ("measurement", "note") else "right")
+    for r in report.results:
+        table.add_row(r.name, f"{r.count:,}", f"{r.seconds:.2f}", f"{r.per_s:,.0f}",
+                      "" if r.p50_ms is None else f"{r.p50_ms:.1f}", "" if r.p99_ms is None else f"{r.p99_ms:.1f}",
+                      r.note)
+    console.print(table)
+    console.print(f"report: {path}")
+
+
+def register_bench(bench: typer.Typer) -> None:
+    bench.command("access")(bench_access)
+
+
 def register(app: typer.Typer) -> None:
     user = typer.Typer(help="API users.", no_args_is_help=True)
     user.command("create")(user_create)

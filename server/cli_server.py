@@ -150,7 +150,10 @@ def bench_ingest_command(
 
 
 def register_bench(bench: typer.Typer) -> None:
+    from server import cli_security
+
     bench.command("ingest")(bench_ingest_command)
+    cli_security.register_bench(bench)
 
 
 def register(app: typer.Typer) -> None:
