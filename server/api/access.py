@@ -98,7 +98,21 @@ def rule_of(dependencies: list[DependsParam]) -> Access | Public | None:
 
 READ = EVERYONE
 REGISTRY_WRITE = (Role.ADMIN, Role.TECHNICIAN)
-PrincipalDep = Annotated[Principal, Depends(Access(EVERYONE))]
+_anyone = Access(EVERYONE)
+
+
+async def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The caller the route's rule already identified (no second token lookup); a route without a
+    rule that asks for the caller authenticates here."""
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal):
+        return principal
+    return await _anyone(request, credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 async def development_authenticator(request: Request) -> Principal:
