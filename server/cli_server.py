@@ -149,10 +149,41 @@ def bench_ingest_command(
     console.print(f"report: {path}")
 
 
+def bench_schedules_command(
+    lamps: Annotated[int, typer.Option(help="Lamps in the simulated site")] = 10_000,
+    out_dir: Annotated[str, typer.Option(help="Where the JSON report goes")] = "reports",
+) -> None:
+    """Schedule compilation and evaluation per lamp, config sizes and LoRa delta sizes (no services)."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from server.schedules import bench
+
+    console = Console()
+    with console.status(f"compiling and evaluating schedules for {lamps:,} lamps..."):
+        report, path = bench.run(lamps=lamps, out_dir=Path(out_dir))
+    table = Table(title=f"Schedules benchmark ({lamps:,} lamps)")
+    for column in ("operation", "count", "s", "per s", "µs each"):
+        table.add_column(column, justify="left" if column == "operation" else "right")
+    for row in bench.as_table_rows(report):
+        table.add_row(*row)
+    console.print(table)
+    sizes = Table(title="Config and LoRa delta sizes")
+    sizes.add_column("what")
+    sizes.add_column("value", justify="right")
+    for name, value in report.sizes.items():
+        sizes.add_row(name, str(value))
+    console.print(sizes)
+    console.print(f"report: {path}")
+
+
 def register_bench(bench: typer.Typer) -> None:
     from server import cli_security
 
     bench.command("ingest")(bench_ingest_command)
+    bench.command("schedules")(bench_schedules_command)
     cli_security.register_bench(bench)
 
 

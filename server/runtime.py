@@ -14,6 +14,7 @@ from server import maintenance, services
 from server.api.main import create_app
 from server.db.migrate import migrate
 from server.ingest.worker import IngestWorker
+from server.schedules.pusher import SchedulePusher
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ async def _run(
     if settings.ingest_enabled:
         worker = IngestWorker(settings, database_url=resolved.database_url, mqtt_url=resolved.mqtt_url)
     app.state.ingest = worker
+    pusher = None
+    if settings.schedule_enabled:
+        pusher = SchedulePusher(settings, database_url=resolved.database_url, mqtt_url=resolved.mqtt_url)
+    app.state.schedules = pusher
     https = settings.https_cert_file is not None
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
                             lifespan="on", access_log=False,
@@ -73,6 +78,8 @@ async def _run(
             tasks.append(asyncio.create_task(worker.run(), name="ingest"))
         tasks.append(asyncio.create_task(maintenance.run_forever(resolved.database_url, settings),
                                          name="maintenance"))
+        if pusher is not None:
+            tasks.append(asyncio.create_task(pusher.run(), name="schedules"))
         while not server.started:
             if tasks[0].done():
                 tasks[0].result()  # the API failed to start (port taken...): raise it

@@ -56,6 +56,21 @@ class Settings(BaseSettings):
     api_page_max: int = Field(default=1_000, ge=1)
     api_body_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
+    # Schedules and control (issue 5). The pusher handles the sites in ``ingest_sites`` (all when empty).
+    schedule_enabled: bool = True
+    # Pusher passes: re-sends, overrides that end, a new day. Changes themselves are pushed at once (NOTIFY).
+    schedule_interval_s: float = Field(default=30.0, gt=0)
+    # A config not in effect this long after it was published is sent again; the wait doubles per
+    # attempt up to the cap (a lamp that is off the network gets the retained config when it returns).
+    schedule_resend_after_s: float = Field(default=300.0, gt=0)
+    schedule_resend_max_s: float = Field(default=3600.0, gt=0)
+    # Special days (holidays) are written into configs for this many days from the first of the month.
+    schedule_horizon_days: int = Field(default=400, ge=31, le=3650)
+    # No server contact for this long: the lamp runs its calendar's fallback level (config "fb").
+    schedule_fallback_s: int = Field(default=86_400, ge=60, le=2_592_000)
+    # An emergency "all on" given no end lasts this long.
+    emergency_default_s: int = Field(default=12 * 3600, ge=60, le=30 * 86_400)
+
     # --- Security and access (issue 7) -------------------------------------------------------
     # Lifetime of the token a password login returns.
     session_ttl_s: int = Field(default=12 * 3600, ge=60)

@@ -125,6 +125,7 @@ def demo(
             backfill_s=demo_backfill_s(time.time()),
             site_id="mimika",
             state_path=Path(settings.data_dir) / "simulator" / "state.json",
+            demo_schedule=True,
         )
         _run_with_progress(config, console=console, note=note)
     except DemoError as exc:

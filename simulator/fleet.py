@@ -61,6 +61,9 @@ class Fleet:
         self.next_seq[lamps] = seq + 1
         flags = np.where(s.v < UNDER_VOLTAGE_V, self._under, 0) | np.where(s.v > OVER_VOLTAGE_V, self._over, 0)
         n = lamps.size
+        # A schedule that follows pushed configs tells which version each lamp runs.
+        versions = getattr(self.schedule, "versions", None)
+        cv = versions(lamps) if versions is not None else [None] * n
         # Rounded to the meter's resolution; the codec quantises again to the wire's.
         return list(
             zip(
@@ -74,7 +77,7 @@ class Fleet:
                 dim.tolist(),
                 np.round(s.t, 1).tolist(),
                 flags.astype(np.int64).tolist(),
-                [None] * n,
+                cv,
                 strict=True,
             )
         )

@@ -13,7 +13,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ class Publisher:
         resend_after_s: float = 30.0,
         resend_batch: int = RESEND_BATCH,
         max_unconfirmed: int = MAX_UNCONFIRMED,
+        on_config: Callable[[int, bytes], object] | None = None,
     ) -> None:
         try:
             tls, host, port, user, password = brokerurl.parse(mqtt_url)
@@ -73,6 +74,10 @@ class Publisher:
         self._index = {lamp_id: k for k, lamp_id in enumerate(self.lamp_ids)}
         self._topics = [codec.lamp_topic(site_id, lamp_id, codec.KIND_TELEMETRY) for lamp_id in self.lamp_ids]
         self._ack_filter = codec.lamp_topic(site_id, "+", codec.KIND_ACK)
+        # Lamps that obey the server's schedule take their retained config on the same connection.
+        self._on_config = on_config
+        self._config_filter = codec.lamp_topic(site_id, "+", codec.KIND_CONFIG)
+        self._configs: queue.SimpleQueue[tuple[int, bytes]] = queue.SimpleQueue()
         self.journal = Journal(len(self.lamp_ids), resend_after_s)
         self.resend_batch = resend_batch
         self.max_unconfirmed = max_unconfirmed
@@ -203,6 +208,13 @@ class Publisher:
             self._reconnected.clear()
             for lamp, readings in self.journal.everything(now).items():
                 self._publish(lamp, readings, self.resend_batch)
+        if self._on_config is not None:
+            while True:
+                try:
+                    lamp, payload = self._configs.get_nowait()
+                except queue.Empty:
+                    break
+                self._on_config(lamp, payload)
         while True:
             try:
                 lamp, seq, missing = self._acks.get_nowait()
@@ -252,7 +264,10 @@ class Publisher:
             self._reconnected.set()
         self._connected.set()
         # Subscribing on every (re)connect also brings the retained watermarks back.
-        client.subscribe(self._ack_filter, qos=1)
+        topics = [(self._ack_filter, 1)]
+        if self._on_config is not None:
+            topics.append((self._config_filter, 1))
+        client.subscribe(topics)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()
@@ -268,10 +283,13 @@ class Publisher:
         if not msg.payload:
             return  # a cleared retained ack
         try:
-            _site, _cls, lamp_id, _kind = codec.parse_topic(msg.topic)
+            _site, _cls, lamp_id, kind = codec.parse_topic(msg.topic)
             lamp = self._index.get(lamp_id)
             if lamp is None:
                 return  # another simulator's lamp on the same site
+            if kind == codec.KIND_CONFIG:
+                self._configs.put((lamp, bytes(msg.payload)))
+                return
             seq, missing = codec.decode_ack(bytes(msg.payload))
         except codec.CodecError:
             self._bad_acks += 1

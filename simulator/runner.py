@@ -21,9 +21,12 @@ from firmware.device import codec
 from firmware.device.version import VERSION
 from simulator import state as state_file
 from simulator.clock import SimClock, start_time
+from simulator.config_follower import ConfigFollower
+from simulator.demo_schedule import ensure_demo_schedule
 from simulator.fleet import Fleet, Reading
 from simulator.publisher import Publisher, PublishStats
 from simulator.registry import RegistrationResult, register
+from simulator.schedule import AllNightFullOn
 from simulator.topology import RADIOS, Topology, generate
 
 # Lamps handled per loop turn at most, so acks and progress keep flowing when far behind.
@@ -51,6 +54,8 @@ class SimulationConfig:
     drain_s: float = 30.0  # how long to wait for the last acks at the end
     state_path: Path | None = None
     client_id: str | None = None
+    follow_config: bool = True  # lamps obey the configs the server publishes (else v0: full on all night)
+    demo_schedule: bool = False  # write the demo's dimming schedule through the API after registering
 
     def __post_init__(self) -> None:
         if self.lamps < 1:
@@ -105,6 +110,8 @@ def run(
     if config.api_url:
         registration = register(topology, config.api_url, config.interval_s, token=config.api_token,
                                 on_step=lambda s: note(f"registering {s}"))
+        if config.demo_schedule:
+            ensure_demo_schedule(config.api_url, topology, note, token=config.api_token)
 
     saved = state_file.load(config.state_path, config.site_id) if config.state_path else None
     wall_start = time.time()
@@ -115,13 +122,17 @@ def run(
         sim_start = max(sim_start, min(saved.sim_ts, wall_start))
     sim_end = sim_start + config.duration_s if config.duration_s is not None else math.inf
 
-    fleet = Fleet(topology, seed=config.seed, start_ts=sim_start)
+    follower = None
+    if config.follow_config:
+        follower = ConfigFollower(n, AllNightFullOn(topology.lamps.lon, topology.site.lat, topology.site.lon))
+    fleet = Fleet(topology, seed=config.seed, start_ts=sim_start, schedule=follower)
     phase = np.random.default_rng([config.seed, 0x9A5E]).uniform(0.0, config.interval_s, n)
     next_due = sim_start + phase
 
     publisher = Publisher(
         config.mqtt_url, config.site_id, topology.lamps.ids,
         client_id=config.client_id, resend_after_s=config.resend_after_s,
+        on_config=follower.apply if follower is not None else None,
     )
     publisher.start()
     interrupted = False

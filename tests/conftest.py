@@ -102,6 +102,9 @@ def server(database_url: str, mqtt_url: str, run_tag: str, site_ids: list[str], 
     running = background.start()
     yield running
     background.stop()
+    from tests.support.retained import clear_configs
+
+    clear_configs(database_url, mqtt_url)
 
 
 ROLES = ("admin", "operator", "technician", "crew", "viewer")

@@ -98,6 +98,7 @@ def rule_of(dependencies: list[DependsParam]) -> Access | Public | None:
 
 READ = EVERYONE
 REGISTRY_WRITE = (Role.ADMIN, Role.TECHNICIAN)
+SCHEDULE_WRITE = (Role.ADMIN, Role.OPERATOR)  # schedules, groups, overrides
 _anyone = Access(EVERYONE)
 
 

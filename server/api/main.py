@@ -13,7 +13,23 @@ from server.api import errors
 from server.api.access import token_authenticator
 from server.api.audit_log import AuditMiddleware
 from server.api.body_limit import BodyLimitMiddleware
-from server.api.routes import audit, auth, lamps, mqtt_accounts, operations, registry, tokens, users
+from server.api.routes import (
+    assignments,
+    audit,
+    auth,
+    calendars,
+    control,
+    groups,
+    lamps,
+    mqtt_accounts,
+    operations,
+    overrides,
+    profiles,
+    registry,
+    schedules,
+    tokens,
+    users,
+)
 from server.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -65,6 +81,14 @@ def routers() -> list[APIRouter]:
         registry.gateways,
         lamps.router,  # before the CRUD routes, so /lamps/geojson is not taken for a lamp id
         lamps.crud_routes,
+        groups.router,
+        groups.crud_routes,
+        profiles.router,
+        calendars.router,
+        assignments.router,
+        overrides.router,  # /overrides/emergency before /overrides/{id}
+        control.router,
+        schedules.router,
         auth.router,
         users.router,
         tokens.router,

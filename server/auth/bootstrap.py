@@ -1,5 +1,5 @@
 """The demo's login: an administrator ``demo`` with a fresh password each run, and a token for
-the simulator to register the fleet with. Only ``terang demo`` calls this."""
+the simulator to register the fleet and write the demo schedule with. Only ``terang demo`` calls this."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def ensure_demo_login(database_url: str) -> DemoLogin:
                 await users.create(conn, username=DEMO_USER, password=password, roles=["admin"],
                                    display_name="Demo administrator")
             token, _ = await token_store.create(conn, username=DEMO_USER, kind="api", name="demo simulator",
-                                                scopes=["technician"], ttl=timedelta(days=7))
+                                                scopes=None, ttl=timedelta(days=7))
             return DemoLogin(DEMO_USER, password, token)
 
     return asyncio.run(run())

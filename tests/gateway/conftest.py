@@ -57,6 +57,8 @@ def centre(database_url: str, central_broker: MosquittoBroker, gw_site: str, run
         ingest_flush_ms=50,
         ack_min_interval_ms=100,
         maintenance_interval_s=5.0,
+        # These tests publish the commands and configs they send through the gateway themselves.
+        schedule_enabled=False,
     )
     background = BackgroundServer(settings)
     running = background.start()
