@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -31,7 +32,10 @@ class RunningBroker(Protocol):
 
 
 def mosquitto_conf(port: int, data_dir: Path, extra: str = "") -> str:
+    # Started as root, Mosquitto drops to the `mosquitto` user and then cannot write its persistence
+    # file into our directory, so sessions would not survive a restart; stay whoever started it.
     return (
+        f"user {getpass.getuser()}\n"
         f"listener {port} 127.0.0.1\n"
         "allow_anonymous true\n"
         "persistence true\n"
