@@ -24,7 +24,7 @@ import aiomqtt
 import psycopg
 
 from firmware.device import codec
-from server.mqtt import make_client
+from server.mqtt import make_client, tls_files
 from server.schedules import configs
 from server.schedules.compile import digest, window_for, with_version
 from server.schedules.load import load_site
@@ -174,7 +174,7 @@ class SchedulePusher:
         listener = asyncio.create_task(self._listen(), name="schedule-listen")
         try:
             async with (
-                make_client(self.mqtt_url, self.client_id, persistent=False) as client,
+                make_client(self.mqtt_url, self.client_id, persistent=False, tls=tls_files(self.settings)) as client,
                 await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn,
             ):
                 while True:
