@@ -173,10 +173,10 @@ class SchedulePusher:
     async def _serve(self) -> None:
         listener = asyncio.create_task(self._listen(), name="schedule-listen")
         try:
-            async with (
-                make_client(self.mqtt_url, self.client_id, persistent=False, tls=tls_files(self.settings)) as client,
-                await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn,
-            ):
+            client = make_client(self.mqtt_url, self.client_id, persistent=False, tls=tls_files(self.settings))
+            # Configs go out PUBLISH_WINDOW at a time on purpose; do not warn about the pending ones.
+            client.pending_calls_threshold = PUBLISH_WINDOW + 10
+            async with client, await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
                 while True:
                     self._wake.clear()
                     started = time.monotonic()
