@@ -150,7 +150,18 @@ class Centre:
         self.api_url = f"http://127.0.0.1:{port}"
         self.proc = _terang("server", "--port", str(port), env=env, log=self.tmp / "server.log")
         self._wait_api()
-        self._register(lamps)
+        self._register(lamps, self._token(env))
+
+    def _token(self, env: dict[str, str]) -> str:
+        """An administrator and an API token in the server's database, made the way an operator
+        would (`terang user create`, `terang token create`)."""
+        full = {**os.environ, **env, "TERANG_NEW_PASSWORD": "bench-" + secrets.token_urlsafe(12)}
+        base = [sys.executable, "-m", "server.cli"]
+        subprocess.run([*base, "user", "create", "bench", "--role", "admin"], env=full, check=False,
+                       capture_output=True)  # already there on a reused database: fine
+        done = subprocess.run([*base, "token", "create", "bench", "--name", "gateway bench", "--days", "1"],
+                              env=full, check=True, capture_output=True, text=True)
+        return done.stdout.strip().splitlines()[0]
 
     def _wait_api(self) -> None:
         import httpx
@@ -169,10 +180,10 @@ class Centre:
                 raise TimeoutError("terang server did not answer")
             time.sleep(0.2)
 
-    def _register(self, lamps: list[str]) -> None:
+    def _register(self, lamps: list[str], token: str) -> None:
         import httpx
 
-        with httpx.Client(base_url=self.api_url, timeout=300) as api:
+        with httpx.Client(base_url=self.api_url, timeout=300, headers={"Authorization": f"Bearer {token}"}) as api:
             r = api.post("/api/v1/sites", json={"id": self.site, "name": "bench", "lat": -4.55, "lon": 136.88})
             r.raise_for_status()
             features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [136.88, -4.55]},

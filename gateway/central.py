@@ -110,7 +110,7 @@ class CentralLink:
                                 qos=1, retain=True)
             client = mqttclient.make_client(
                 c.url, c.client_id or f"terang-gw-{self.gw_id}", username=c.username, password=c.password,
-                keepalive=c.keepalive_s, will=will, connect_timeout=c.connect_timeout_s)
+                keepalive=c.keepalive_s, will=will, connect_timeout=c.connect_timeout_s, ca_file=c.ca_file)
             try:
                 async with client:
                     delay = self.cfg.central.reconnect_min_s

@@ -45,6 +45,9 @@ class CentralSection(_Section):
     url: str
     username: str | None = None
     password: str | None = None
+    # For mqtts:// URLs: the CA that signed the broker's certificate (a private CA); default: the
+    # system's trust store. Relative to the config file.
+    ca_file: Path | None = None
     client_id: str | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     connect_timeout_s: float = Field(default=10.0, gt=0)
@@ -166,6 +169,9 @@ def load_config(path: Path) -> GatewayConfig:
         # Relative data directories are relative to the config file, not to wherever we were started.
         section = cfg.gateway.model_copy(update={"data_dir": path.parent / cfg.gateway.data_dir})
         cfg = cfg.model_copy(update={"gateway": section})
+    if cfg.central.ca_file is not None and not cfg.central.ca_file.is_absolute():
+        central = cfg.central.model_copy(update={"ca_file": path.parent / cfg.central.ca_file})
+        cfg = cfg.model_copy(update={"central": central})
     return cfg
 
 
@@ -179,8 +185,9 @@ data_dir = "gateway-data"      # the SQLite queue lives here; relative to this f
 
 [central]
 url = "mqtts://broker.terang.example:8883"
-username = "gw-kuala-kencana-01"
+username = "gw.mimika.gw-kuala-kencana-01"  # from `terang device credentials gw gw-kuala-kencana-01`
 password = "change-me"
+# ca_file = "ca.crt"           # the CA of a private broker certificate (`terang tls issue`)
 batch_max = 500                # readings per published batch
 inflight_max = 500             # batches awaiting the server's watermark (one per lamp)
 resend_after_s = 30

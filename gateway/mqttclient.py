@@ -9,6 +9,7 @@ yet (aiomqtt issue #345 / PR #346), so we reach the paho client underneath.
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import aiomqtt
 
@@ -23,7 +24,9 @@ CONNECT_TIMEOUT_S = 10.0
 
 def make_client(url: str, client_id: str, *, username: str | None = None, password: str | None = None,
                 keepalive: int = 30, will: aiomqtt.Will | None = None, manual_ack: bool = True,
-                max_inflight: int = 100, connect_timeout: float = CONNECT_TIMEOUT_S) -> aiomqtt.Client:
+                max_inflight: int = 100, connect_timeout: float = CONNECT_TIMEOUT_S,
+                ca_file: Path | None = None) -> aiomqtt.Client:
+    """``ca_file``: for mqtts://, the CA to verify the broker against (default: the system's)."""
     tls, host, port, url_user, url_password = brokerurl.parse(url)
     client = aiomqtt.Client(
         host, port,
@@ -33,7 +36,7 @@ def make_client(url: str, client_id: str, *, username: str | None = None, passwo
         clean_session=False,
         keepalive=keepalive,
         will=will,
-        tls_context=ssl.create_default_context() if tls else None,
+        tls_context=ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if tls else None,
         max_inflight_messages=max_inflight,
         timeout=connect_timeout,
     )

@@ -180,11 +180,17 @@ def bench_schedules_command(
 
 
 def register_bench(bench: typer.Typer) -> None:
+    from server import cli_security
+
     bench.command("ingest")(bench_ingest_command)
     bench.command("schedules")(bench_schedules_command)
+    cli_security.register_bench(bench)
 
 
 def register(app: typer.Typer) -> None:
+    from server import cli_security
+
+    cli_security.register(app)
     app.command("server")(server_command)
     app.command("ingest")(ingest_command)
     db = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from server.auth import housekeeping
 from server.db import partitions, retention, rollup
 from server.db.migrate import storage_mode_of
 from server.settings import Settings
@@ -42,6 +43,7 @@ def run_once(database_url: str, settings: Settings, *, with_retention: bool) -> 
                 report["retention"] = retention.apply_retention(
                     conn, mode=mode, retention_days=settings.retention_days, today=today
                 )
+                report["access_rows_purged"] = housekeeping.purge(conn, login_window_s=settings.login_window_s)
             return report
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))

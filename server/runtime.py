@@ -65,8 +65,11 @@ async def _run(
     if settings.schedule_enabled:
         pusher = SchedulePusher(settings, database_url=resolved.database_url, mqtt_url=resolved.mqtt_url)
     app.state.schedules = pusher
+    https = settings.https_cert_file is not None
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
-                            lifespan="on", access_log=False)
+                            lifespan="on", access_log=False,
+                            ssl_certfile=str(settings.https_cert_file) if https else None,
+                            ssl_keyfile=str(settings.https_key_file) if https else None)
     server = uvicorn.Server(config)
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -86,7 +89,7 @@ async def _run(
         port = settings.http_port
         if port == 0:
             port = server.servers[0].sockets[0].getsockname()[1]
-        api_url = f"http://{settings.http_host}:{port}"
+        api_url = f"{'https' if https else 'http'}://{settings.http_host}:{port}"
         log.info("Terang API on %s (storage: %s)", api_url, mode)
         if ready is not None and not ready.done():
             ready.set_result(Running(resolved.database_url, resolved.mqtt_url, api_url, mode, worker))

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from firmware.device import brokerurl
@@ -71,6 +71,29 @@ class Settings(BaseSettings):
     # An emergency "all on" given no end lasts this long.
     emergency_default_s: int = Field(default=12 * 3600, ge=60, le=30 * 86_400)
 
+    # --- Security and access (issue 7) -------------------------------------------------------
+    # Lifetime of the token a password login returns.
+    session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    # Default lifetime of a long-lived API token when its creator names none; 0 = no expiry.
+    api_token_default_ttl_days: int = Field(default=365, ge=0)
+    # Login throttling: failed logins per username / per client address within the window.
+    login_max_failures_per_user: int = Field(default=5, ge=1)
+    login_max_failures_per_client: int = Field(default=30, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
+    # TLS towards the broker (mqtts:// URLs): CA bundle to trust instead of the system's, and an
+    # optional client certificate for brokers that require one.
+    mqtt_ca_file: Path | None = None
+    mqtt_client_cert_file: Path | None = None
+    mqtt_client_key_file: Path | None = None
+    # HTTPS for the API: both set, or neither (then run behind a TLS-terminating proxy).
+    https_cert_file: Path | None = None
+    https_key_file: Path | None = None
+    # The broker URL written into device configs at provisioning (the address devices reach, e.g.
+    # mqtts://mqtt.lampu.mimikakab.go.id:8883); defaults to mqtt_url without its credentials.
+    device_mqtt_url: str | None = None
+    # Where `terang broker config` writes the Mosquitto password, ACL and conf files.
+    broker_config_dir: Path | None = None
+
     @field_validator("mqtt_url")
     @classmethod
     def _mqtt_url_parses(cls, value: str | None) -> str | None:
@@ -80,6 +103,24 @@ class Settings(BaseSettings):
             except brokerurl.BrokerURLError as exc:
                 raise ValueError(str(exc)) from exc
         return value
+
+    @field_validator("device_mqtt_url")
+    @classmethod
+    def _device_mqtt_url_parses(cls, value: str | None) -> str | None:
+        return cls._mqtt_url_parses(value)
+
+    @model_validator(mode="after")
+    def _tls_files_come_in_pairs(self) -> Settings:
+        if (self.https_cert_file is None) != (self.https_key_file is None):
+            raise ValueError("https_cert_file and https_key_file: set both or neither")
+        if (self.mqtt_client_cert_file is None) != (self.mqtt_client_key_file is None):
+            raise ValueError("mqtt_client_cert_file and mqtt_client_key_file: set both or neither")
+        if self.environment == "production" and self.mqtt_url is not None:
+            user = brokerurl.parse(self.mqtt_url)[3]
+            if not user:
+                raise ValueError("mqtt_url: production brokers refuse anonymous clients; give the server's "
+                                 "account as mqtt(s)://user:password@host")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -56,6 +56,10 @@ def simulate(
     gateway_dir: Annotated[
         Path | None, typer.Option(help="Where the gateways keep their queues [default: a temporary directory].")
     ] = None,
+    api_token: Annotated[
+        str | None, typer.Option(envvar="TERANG_API_TOKEN", help="API token of a technician or admin "
+                                 "(`terang token create`) for --register.")
+    ] = None,
 ) -> None:
     """Simulate a Mimika street-lighting fleet publishing telemetry through the broker."""
     from simulator.runner import SimulationConfig
@@ -64,6 +68,7 @@ def simulate(
         config = SimulationConfig(
             mqtt_url=mqtt or os.environ.get("TERANG_MQTT_URL") or DEFAULT_MQTT_URL,
             api_url=api if do_register else None,
+            api_token=api_token,
             lamps=lamps,
             interval_s=interval,
             speed=speed,
@@ -104,6 +109,7 @@ def demo(
 
     from rich.console import Console
 
+    from server.auth.bootstrap import ensure_demo_login
     from simulator.demo import DemoError, ServerThread, demo_backfill_s, demo_settings, wait_healthy
     from simulator.runner import SimulationConfig
 
@@ -119,14 +125,18 @@ def demo(
         running = server.start()
         health = wait_healthy(running.api_url)
         url = running.api_url
+        login = ensure_demo_login(running.database_url)
         console.print(f"\n[bold]Terang is running[/bold] (storage: {health.get('storage_mode', running.storage_mode)})")
         console.print(f"  API   {url}/api/v1   e.g. {url}/api/v1/lamps?limit=5")
         console.print(f"  Docs  {url}/docs")
+        console.print(f"  Login [bold]{login.username}[/bold] / [bold]{login.password}[/bold] (administrator; "
+                      "a new password each run): POST /api/v1/auth/login, then 'Authorization: Bearer <token>'")
         console.print(f"  MQTT  {running.mqtt_url}")
         console.print("  Ctrl-C stops the simulator, the server and the embedded services.\n")
         config = SimulationConfig(
             mqtt_url=running.mqtt_url,
             api_url=url,
+            api_token=login.token,
             lamps=lamps,
             interval_s=interval,
             speed=speed,

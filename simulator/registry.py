@@ -49,10 +49,12 @@ def register(
     *,
     transport: httpx.BaseTransport | None = None,
     on_step: Callable[[str], None] | None = None,
+    token: str | None = None,
 ) -> RegistrationResult:
     result = RegistrationResult()
     note = on_step or (lambda _msg: None)
-    with httpx.Client(base_url=api_base(api_url), timeout=TIMEOUT_S, transport=transport) as http:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    with httpx.Client(base_url=api_base(api_url), timeout=TIMEOUT_S, transport=transport, headers=headers) as http:
         site = topology.site
         note("site")
         _create(http, result, "sites", {"id": site.id, "name": site.name, "timezone": site.timezone,

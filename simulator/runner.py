@@ -58,6 +58,7 @@ class Sink(Protocol):
 class SimulationConfig:
     mqtt_url: str
     api_url: str | None = None  # None: the lamps are assumed registered already
+    api_token: str | None = None  # bearer token for the registration (technician or admin)
     lamps: int = 100
     interval_s: int = 60
     speed: float = 1.0
@@ -130,9 +131,10 @@ def run(
 
     registration = None
     if config.api_url:
-        registration = register(topology, config.api_url, config.interval_s, on_step=lambda s: note(f"registering {s}"))
+        registration = register(topology, config.api_url, config.interval_s, token=config.api_token,
+                                on_step=lambda s: note(f"registering {s}"))
         if config.demo_schedule:
-            ensure_demo_schedule(config.api_url, topology, note)
+            ensure_demo_schedule(config.api_url, topology, note, token=config.api_token)
 
     saved = state_file.load(config.state_path, config.site_id) if config.state_path else None
     wall_start = time.time()

@@ -94,6 +94,9 @@ def server(database_url: str, mqtt_url: str, run_tag: str, site_ids: list[str], 
         ingest_flush_ms=50,
         ack_min_interval_ms=100,
         maintenance_interval_s=5.0,
+        # Every test logs in from 127.0.0.1 (the fuzzer with random passwords too): only the
+        # per-username limit is exercised through the API; the per-client one has unit tests.
+        login_max_failures_per_client=100_000,
     )
     background = BackgroundServer(settings)
     running = background.start()
@@ -104,13 +107,69 @@ def server(database_url: str, mqtt_url: str, run_tag: str, site_ids: list[str], 
     clear_configs(database_url, mqtt_url)
 
 
-@pytest.fixture
-def api(server: Any) -> Iterator[Any]:
-    """An HTTP client for the running test server."""
-    import httpx
+ROLES = ("admin", "operator", "technician", "crew", "viewer")
+TEST_CREW = "crew-test"
 
-    with httpx.Client(base_url=server.api_url, timeout=30) as client:
-        yield client
+
+@pytest.fixture(scope="session")
+def role_tokens(server: Any, database_url: str, run_tag: str) -> dict[str, str]:
+    """A user per role (``<role>-<run_tag>``; the crew user in crew ``crew-test``) and a token for each."""
+    from tests.support.auth import create_token, create_user
+
+    tokens = {}
+    for role in ROLES:
+        username = f"{role}-{run_tag}"
+        create_user(database_url, username, [role], crew_id=TEST_CREW if role == "crew" else None)
+        tokens[role] = create_token(database_url, username, name=f"{role} test client")
+    return tokens
+
+
+@pytest.fixture
+def role_client(server: Any, role_tokens: dict[str, str]) -> Iterator[Any]:
+    """``role_client("viewer")``: an HTTP client acting as that role; ``role_client(None)``: anonymous."""
+    from tests.support.auth import client
+
+    opened: list[Any] = []
+
+    def make(role: str | None) -> Any:
+        c = client(server.api_url, role_tokens[role] if role else None)
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        c.close()
+
+
+@pytest.fixture
+def api(role_client: Any) -> Any:
+    """An HTTP client for the running test server, authenticated as an administrator."""
+    return role_client("admin")
+
+
+@pytest.fixture
+def anonymous_api(role_client: Any) -> Any:
+    return role_client(None)
+
+
+@pytest.fixture
+def operator_api(role_client: Any) -> Any:
+    return role_client("operator")
+
+
+@pytest.fixture
+def technician_api(role_client: Any) -> Any:
+    return role_client("technician")
+
+
+@pytest.fixture
+def crew_api(role_client: Any) -> Any:
+    return role_client("crew")
+
+
+@pytest.fixture
+def viewer_api(role_client: Any) -> Any:
+    return role_client("viewer")
 
 
 @pytest.fixture

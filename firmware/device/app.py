@@ -407,7 +407,7 @@ class Controller:
                 cfg_ri = self.cfg["ri"]
             if time.ticks_diff(t, last_reading) >= cfg_ri * 1000:
                 last_reading = t
-                self._reading()
+                self._reading(now)
             if now >= 0:
                 self.last_time = now
             if time.ticks_diff(t, state_at) >= STATE_MS:
@@ -528,11 +528,13 @@ class Controller:
         p = self.policy
         p.decide(self.cfg, now, h.photocell.lux(), self.override, silent, self.lat, self.lon, self.tz,
                  int(self.dev.get("default_level", 100)))
-        if p.level != self.dimmer.level:
+        if p.level != self.dimmer.want:
             self.dimmer.set(p.level, p.fade_s * 1000)
         self._compose()
 
-    def _reading(self) -> None:
+    def _reading(self, now: int) -> None:
+        """Journals a reading stamped `now`, the instant its level was decided for (a later clock
+        read could fall past a step the level does not show yet); no valid time: the best estimate."""
         a = self._acc
         n = a[3]
         dv = a[0] // n if n else 0
@@ -543,9 +545,10 @@ class Controller:
         t = self.hal.temperature()
         cv = self.cv()
         flags = self.flags
-        if self.now() < 0:
+        if now < 0:
             flags |= codec.F_NO_TIME
-        self.journal.append(self.stamp(), dw, dv, ma, pf, self.energy_mwh // 100, self.dimmer.level,
+        ts = now if now >= 0 else self.stamp()
+        self.journal.append(ts, dw, dv, ma, pf, self.energy_mwh // 100, self.dimmer.level,
                             t if -400 <= t <= 1250 else journal.T_NONE, flags,
                             cv if isinstance(cv, int) else -1)
 

@@ -36,16 +36,23 @@ def _log(level: int) -> int:
     return _log_table[level]
 
 
-def output_for(level: int, curve: int, lo: int, hi: int) -> int:
-    """Permyriad of full light output for `level` percent."""
+def clamp(level: int, lo: int, hi: int) -> int:
+    """The level in effect for a commanded one: 0 stays off, others are raised to `lo`, then held
+    to `hi` (a `hi` of 0 keeps the lamp off, as the config's `max` 0 says)."""
     if level <= 0:
         return 0
     if level < lo:
         level = lo
     if level > hi:
         level = hi
-    if level > 100:
-        level = 100
+    return level if level < 100 else 100
+
+
+def output_for(level: int, curve: int, lo: int, hi: int) -> int:
+    """Permyriad of full light output for `level` percent."""
+    level = clamp(level, lo, hi)
+    if level <= 0:
+        return 0
     if curve == CURVE_LOG:
         return _log(level)
     return level * 100
@@ -60,7 +67,8 @@ class Dimmer:
         self.lo = 1
         self.hi = 100
         self.fade_ms = 2000
-        self.level = 0  # level in effect once the fade ends (what readings report)
+        self.want = 0  # level commanded
+        self.level = 0  # level in effect once the fade ends, after the clamps (what readings report)
         self.out = 0  # permyriad currently written
         self._from = 0
         self._to = 0
@@ -70,10 +78,10 @@ class Dimmer:
     def configure(self, curve: int, lo: int, hi: int, fade_ms: int) -> None:
         self.curve = curve
         self.lo = lo if 0 < lo <= 100 else 1
-        self.hi = hi if self.lo <= hi <= 100 else 100
+        self.hi = hi if 0 <= hi <= 100 else 100
         self.fade_ms = fade_ms if fade_ms >= 0 else 0
-        if self.level:
-            self.set(self.level, 0)
+        if self.want:
+            self.set(self.want, 0)
 
     def set(self, level: int, fade_ms: int = -1) -> None:
         if level < 0:
@@ -81,7 +89,8 @@ class Dimmer:
         if level > 100:
             level = 100
         target = output_for(level, self.curve, self.lo, self.hi)
-        self.level = level
+        self.want = level
+        self.level = clamp(level, self.lo, self.hi)
         if target == self._to and self._dur == 0:
             return
         h = self.hal

@@ -16,6 +16,7 @@
 
 import codec
 import schedule
+import suntime
 
 try:
     from micropython import const
@@ -33,7 +34,7 @@ def is_night(utc: int, lat: float, lon: float, tz_min: int) -> bool:
     day = (utc + tz_min * 60) // 86400
     rise, sset = schedule.sun_for(day, lat, lon)
     if rise is None or sset is None:
-        return False
+        return not suntime.polar_day(day, lat, lon)  # a polar night is night all day
     return bool(utc < rise or utc >= sset)
 
 
@@ -52,7 +53,7 @@ class Policy:
         self.dark = True  # assume night until the photocell proves otherwise: safe side
         self._streak = 0
         self.level = 0
-        self.fade_s = DEFAULT_FADE_S
+        self.fade_s = DEFAULT_FADE_S  # the dimmer's soft fade for every change of level
         self.flags = 0
         self.why = ""
 
@@ -70,16 +71,15 @@ class Policy:
 
     def decide(self, cfg: object, now: int, lux: int, override: list[int], silent_s: int,
                lat: float, lon: float, tz_min: int, default_level: int) -> None:
-        """Sets level, fade_s, flags and why. cfg: the decoded config or None; now: Unix seconds
+        """Sets level, flags and why. cfg: the decoded config or None; now: Unix seconds
         or -1; override: [level, until, start] of the last level command, or []; silent_s: seconds
         since the server was last heard from."""
         self.photocell(lux)
-        fade = DEFAULT_FADE_S
         if now < 0:
             if lux < 0:
-                self._set(100, fade, codec.F_NO_TIME, "no_time")
+                self._set(100, codec.F_NO_TIME, "no_time")
             else:
-                self._set(100 if self.dark else 0, fade, codec.F_NO_TIME | codec.F_PHOTOCELL, "photocell")
+                self._set(100 if self.dark else 0, codec.F_NO_TIME | codec.F_PHOTOCELL, "photocell")
             return
         lvl = -1
         start = 0
@@ -91,12 +91,13 @@ class Policy:
             if clvl >= 0 and (lvl < 0 or cstart > start):
                 lvl = clvl
         if lvl >= 0:
-            self._set(lvl, fade, codec.F_OVERRIDE, "override")
+            self._set(lvl, codec.F_OVERRIDE, "override")
             return
         if isinstance(cfg, dict):
             if silent_s <= cfg["fb"]:
-                lvl, fade_s, _ = schedule.level_at(cfg, now)
-                self._set(lvl, fade_s, 0, "schedule")
+                # A step's fade arrives here as a ramp, one level a second; the dimmer's short fade
+                # smooths between them.
+                self._set(schedule.level_at(cfg, now), 0, "schedule")
                 return
             default_level = cfg["def"]
             loc = cfg["loc"]
@@ -104,10 +105,9 @@ class Policy:
             lon = loc[1]
             tz_min = cfg["tz"]
         night = is_night(now, lat, lon, tz_min)
-        self._set(default_level if night else 0, fade, codec.F_FALLBACK, "fallback")
+        self._set(default_level if night else 0, codec.F_FALLBACK, "fallback")
 
-    def _set(self, level: int, fade_s: int, flags: int, why: str) -> None:
+    def _set(self, level: int, flags: int, why: str) -> None:
         self.level = level
-        self.fade_s = fade_s
         self.flags = flags
         self.why = why

@@ -3,11 +3,16 @@
 #
 # A profile is one night, from local noon to the next local noon. Its steps [anchor, minutes, level,
 # fade] fire at: a clock time (anchor 0; before noon it falls on the night's second day), sunset of
-# the night's first day (1) or sunrise of its second day (2), plus `minutes`. Each step holds until
-# the next; before a night's first step the last level of the previous night holds. The calendar
-# [profile, weekdays, from, to] picks the profile by the date on which the night begins: the first
-# rule whose weekday bit (bit 0 = Monday ... bit 6 = Sunday) and date range match; none: profile 0.
-# Overrides [level, from, until] hold the level inside their window.
+# the night's first day (1) or sunrise of its second day (2), plus `minutes`. Steps take effect in
+# the order of their instants (two at one instant: in the profile's order, so the later listed holds);
+# each holds until the next, and a fade ramps linearly from the level before the step; before a
+# night's first step the last level of the previous night holds. The calendar [profile, weekdays,
+# from, to] picks the profile by the date on which the night begins: the first rule whose weekday bit
+# (bit 0 = Monday ... bit 6 = Sunday) and date range match; none: profile 0. Overrides [level, from,
+# until] hold the level inside their window.
+#
+# The server's reference evaluator (server/schedules/evaluate.py) computes the same levels; the
+# firmware tests hold this module to it minute by minute over whole nights.
 
 import suntime
 
@@ -19,8 +24,9 @@ _NOON = 43200
 
 # Sun times of the last few dates asked for: the policy asks every second, the answer changes daily.
 _sun: "list[tuple[int, float, float, tuple[int | None, int | None]]]" = []
-# Step instants of the last few nights: (cv, night, [(utc, level, fade), ...] sorted).
-_nights: "list[tuple[object, int, list[tuple[int, int, int]]]]" = []
+# Step instants of the last few nights: (config, night, [(utc, index, level, fade), ...] in the
+# order they take effect).
+_nights: "list[tuple[object, int, list[tuple[int, int, int, int]]]]" = []
 
 
 def sun_for(day: int, lat: float, lon: float) -> "tuple[int | None, int | None]":
@@ -59,9 +65,9 @@ def profile_for(cfg: "dict[str, Any]", day: int) -> "list[list[int]]":
     return list(profs[0])
 
 
-def night_steps(cfg: "dict[str, Any]", night: int) -> "list[tuple[int, int, int]]":
-    """(utc instant, level, fade) of each step of the night beginning on local date `night`, in the
-    order they fire."""
+def night_steps(cfg: "dict[str, Any]", night: int) -> "list[tuple[int, int, int, int]]":
+    """(utc instant, index in the profile, level, fade) of each step of the night beginning on local
+    date `night`, in the order they take effect."""
     for e in _nights:
         if e[0] is cfg and e[1] == night:
             return e[2]
@@ -70,17 +76,16 @@ def night_steps(cfg: "dict[str, Any]", night: int) -> "list[tuple[int, int, int]
     lon = cfg["loc"][1]
     sunset = sun_for(night, lat, lon)[1]
     sunrise = sun_for(night + 1, lat, lon)[0]
-    if sunset is None or sunrise is None:
-        # As the server's reference evaluator: under a sun that never sets the night has no length
-        # (both at local midnight); under one that never rises it spans noon to noon.
-        start = night * 86400 + _NOON - tz_s
-        if suntime.polar_day(night, lat):
-            sunset = start + _NOON if sunset is None else sunset
-            sunrise = start + _NOON if sunrise is None else sunrise
-        else:
-            sunset = start if sunset is None else sunset
-            sunrise = start + 86400 if sunrise is None else sunrise
+    # A missing event is placed by the sun on its own date, as the server's reference evaluator
+    # does: a sun that stays up puts it at local midnight (a night of midnight sun has no length),
+    # one that stays down at the night's noon (a polar night spans noon to noon).
+    start = night * 86400 + _NOON - tz_s
+    if sunset is None:
+        sunset = start + _NOON if suntime.polar_day(night, lat, lon) else start
+    if sunrise is None:
+        sunrise = start + _NOON if suntime.polar_day(night + 1, lat, lon) else start + 86400
     out = []
+    j = 0
     for step in profile_for(cfg, night):
         anchor = step[0]
         m = step[1]
@@ -91,7 +96,10 @@ def night_steps(cfg: "dict[str, Any]", night: int) -> "list[tuple[int, int, int]
             t = sunset + m * 60
         else:
             t = sunrise + m * 60
-        out.append((t, step[2], step[3]))
+        # The index breaks ties: steps at one instant (sunset and sunrise meet at midnight under a
+        # sun that never sets) keep the profile's order, whatever their levels.
+        out.append((t, j, step[2], step[3]))
+        j += 1
     out.sort()
     _nights.append((cfg, night, out))
     if len(_nights) > 3:
@@ -99,18 +107,36 @@ def night_steps(cfg: "dict[str, Any]", night: int) -> "list[tuple[int, int, int]
     return out
 
 
-def level_at(cfg: "dict[str, Any]", utc: int) -> "tuple[int, int, int]":
-    """(level, fade seconds, the instant the step in effect fired)."""
+def level_at(cfg: "dict[str, Any]", utc: int) -> int:
+    """The profile's level at `utc` (0-100, before overrides and clamps): the last step that has
+    fired, part way through its fade if one is running, rounded half up as the server rounds."""
     night = (utc + cfg["tz"] * 60 - _NOON) // 86400
-    for n in (night, night - 1):
-        best = None
-        for s in night_steps(cfg, n):
-            if s[0] <= utc:
-                best = s
-        if best is not None:
-            return best[1], best[2], best[0]
-    last = night_steps(cfg, night - 1)[-1]
-    return last[1], last[2], last[0]
+    steps = night_steps(cfg, night)
+    # The level as an exact fraction num/den: fades are ramps of whole seconds, so the rounding
+    # matches the reference evaluator's to the last half percent. Small ints, nothing allocated,
+    # unless fades cut short by the next step chain into large denominators (a config the server
+    # never compiles).
+    num = night_steps(cfg, night - 1)[-1][2]
+    den = 1
+    n = len(steps)
+    k = 0
+    while k < n:
+        s = steps[k]
+        at = s[0]
+        if at > utc:
+            break
+        end = utc
+        if k + 1 < n and steps[k + 1][0] <= utc:
+            end = steps[k + 1][0]  # a fade cut short: the next step starts from the level reached
+        fade = s[3]
+        if fade and end < at + fade:
+            num = num * fade + (s[2] * den - num) * (end - at)
+            den *= fade
+        else:
+            num = s[2]
+            den = 1
+        k += 1
+    return (2 * num + den) // (2 * den)
 
 
 def override_at(cfg: "dict[str, Any]", utc: int) -> "tuple[int, int]":

@@ -106,10 +106,14 @@ def sun_times(day: int, lat: float, lon: float) -> tuple[int | None, int | None]
     )
 
 
-def polar_day(day: int, lat: float) -> bool:
-    """On a date without sunrise or sunset: True if the sun stays up (polar day), False if down."""
-    decl, _ = _sun(day - _J2000_DAYS)
-    return bool((lat >= 0) == (decl >= 0))
+def polar_day(day: int, lat: float, lon: float) -> bool:
+    """On a date without sunrise or sunset: True if the sun stays up (polar day), False if down.
+
+    Decided by the sun at solar noon against the same horizon as the events (the server decides
+    the same way), so a date on which winter's last sunset has just passed counts as night."""
+    # Solar noon at `lon`: 12:00 UTC, less four minutes per degree east.
+    decl, _ = _sun(day - _J2000_DAYS - lon / 360.0)
+    return bool(math.cos(lat * _RAD - decl) > _ZENITH_COS)
 
 
 def local_day(utc_seconds: int, tz_offset_min: int) -> int:

@@ -112,9 +112,13 @@ def provision_cmd(
     = None,
     lora_no_hello: Annotated[bool, typer.Option("--lora-no-hello",
                                                 help="The gateway is given the DevAddr: no HELLO frame.")] = False,
+    issue_credentials: Annotated[bool, typer.Option(
+        "--issue-credentials", help="With --api: get the lamp's own MQTT account from the server and put it "
+        "in the broker URL (then run `terang broker config --reload` on the broker host).")] = False,
 ) -> None:
     """Write one controller's device.json and register the lamp with the server."""
     from firmware.tools.provision import ProvisionError, make_config, register, write
+    from firmware.tools.provision import issue_credentials as issue
 
     try:
         cfg = make_config(
@@ -124,11 +128,18 @@ def provision_cmd(
             ca_pem=ca.read_text() if ca else None,
             lora={"sf": lora_sf, "devaddr": lora_devaddr, "hello": not lora_no_hello} if radio == "lora" else None,
         )
-        path = write(cfg, out)
-        typer.echo(f"wrote {path}")
+        if issue_credentials and not api:
+            raise ProvisionError("--issue-credentials needs --api (and a technician's --token)")
+        if not issue_credentials:
+            path = write(cfg, out)
+            typer.echo(f"wrote {path}")
         if api:
             reg = register(api, cfg, radio=radio, token=token)
             typer.echo(f"lamp {lamp} {'registered' if reg.created else 'updated'} on {api}")
+        if issue_credentials and api:
+            cfg = issue(api, cfg, token=token)
+            path = write(cfg, out)
+            typer.echo(f"wrote {path} with the lamp's own MQTT credentials")
     except (ProvisionError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -129,6 +129,26 @@ def register(api_url: str, cfg: DeviceConfig, *, radio: str = "wifi", report_int
         return Registration(True, r.status_code)
 
 
+def issue_credentials(api_url: str, cfg: DeviceConfig, *, token: str | None = None,
+                      timeout: float = 15.0) -> DeviceConfig:
+    """Asks the server for the lamp's own MQTT account (docs/security.md, "Device MQTT accounts":
+    a technician's or admin's token) and returns the config with those credentials in its broker
+    URL. Asking again rotates the password; the broker takes it at its next reload."""
+    import dataclasses
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=api_url, timeout=timeout, headers=headers) as client:
+        r = client.post("/api/v1/mqtt-accounts", json={"kind": "lamp", "device_id": cfg.lamp})
+    _raise(r)
+    creds = r.json()
+    tls, host, port, _user, _password = brokerurl.parse(cfg.broker)
+    shown = "[" + host + "]" if ":" in host else host
+    broker = f"{'mqtts' if tls else 'mqtt'}://{creds['username']}:{creds['password']}@{shown}:{port}"
+    return dataclasses.replace(cfg, broker=broker)
+
+
 def _raise(r: Any) -> None:
     if r.status_code >= 400:
         try:

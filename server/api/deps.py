@@ -32,6 +32,10 @@ PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 ConnDep = Annotated[psycopg.AsyncConnection[Any], Depends(get_conn)]
 
 
+# Far beyond any real listing, and inside PostgreSQL's bigint (a larger OFFSET is a 500, not a 422).
+MAX_OFFSET = 1_000_000_000
+
+
 class Paging:
     """``limit``/``offset`` query parameters; ``limit`` is capped by ``api_page_max``."""
 
@@ -39,7 +43,7 @@ class Paging:
         self,
         settings: SettingsDep,
         limit: Annotated[int, Query(ge=1, description="Page size (capped by the server)")] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> None:
         self.limit = min(limit, settings.api_page_max)
         self.offset = offset

@@ -10,19 +10,25 @@ from psycopg_pool import AsyncConnectionPool
 
 from server import __version__
 from server.api import errors
-from server.api.access import development_authenticator
+from server.api.access import token_authenticator
+from server.api.audit_log import AuditMiddleware
 from server.api.body_limit import BodyLimitMiddleware
 from server.api.routes import (
     assignments,
+    audit,
+    auth,
     calendars,
     control,
     groups,
     lamps,
+    mqtt_accounts,
     operations,
     overrides,
     profiles,
     registry,
     schedules,
+    tokens,
+    users,
 )
 from server.settings import Settings
 
@@ -55,9 +61,11 @@ def create_app(settings: Settings, *, database_url: str, pool: AsyncConnectionPo
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.authenticate = development_authenticator
+    app.state.authenticate = token_authenticator
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_body_max_bytes)
+    # Outermost, so that refused requests (413 included) are recorded too.
+    app.add_middleware(AuditMiddleware)
     for router in routers():
         app.include_router(router, prefix=API_PREFIX)
     return app
@@ -81,4 +89,9 @@ def routers() -> list[APIRouter]:
         overrides.router,  # /overrides/emergency before /overrides/{id}
         control.router,
         schedules.router,
+        auth.router,
+        users.router,
+        tokens.router,
+        audit.router,
+        mqtt_accounts.router,
     ]

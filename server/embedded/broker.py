@@ -60,6 +60,9 @@ class MosquittoBroker:
     port: int = field(default_factory=free_port)
     extra_conf: str = ""
     process: subprocess.Popen[bytes] | None = None
+    # A complete configuration to run instead of the local one (e.g. from `terang broker config`);
+    # it must listen on ``port``.
+    conf_text: str | None = None
 
     @property
     def url(self) -> str:
@@ -68,7 +71,8 @@ class MosquittoBroker:
     def start(self) -> MosquittoBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "mosquitto.conf"
-        conf.write_text(mosquitto_conf(self.port, self.data_dir, self.extra_conf))
+        conf.write_text(self.conf_text if self.conf_text is not None
+                        else mosquitto_conf(self.port, self.data_dir, self.extra_conf))
         exe = shutil.which("mosquitto")
         if exe is None:
             raise FileNotFoundError("mosquitto is not on PATH")
@@ -77,7 +81,11 @@ class MosquittoBroker:
         # while the simulator drains; stop() ends it.
         self.process = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log, start_new_session=True)
         log.close()
-        wait_for_port("127.0.0.1", self.port)
+        try:
+            wait_for_port("127.0.0.1", self.port)
+        except TimeoutError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -89,6 +97,11 @@ class MosquittoBroker:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads its password and ACL files."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGHUP)
 
     def restart(self) -> None:
         self.stop()

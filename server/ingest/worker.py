@@ -21,11 +21,12 @@ import aiomqtt
 import psycopg
 
 from firmware.device import codec
+from server.broker.drops import DROPPED_TOPIC, DropWatch
 from server.ingest.acks import PUBLISH_WINDOW, AckPublisher
 from server.ingest.lamps import LampDirectory
 from server.ingest.messages import DeviceMessage, Limits, Message, Rejected, Telemetry, classify
 from server.ingest.store import Batch, FlushResult, LampReadings, Writer
-from server.mqtt import make_client
+from server.mqtt import make_client, tls_files
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class WorkerStats:
     flushes: int = 0
     connected: bool = False
     first_message_at: float | None = None
+    # Messages the broker reported dropping (its $SYS counter) while this worker was connected.
+    broker_dropped: int = 0
 
 
 class IngestWorker:
@@ -85,6 +88,9 @@ class IngestWorker:
         self._drained = asyncio.Event()
         self._drained.set()
         self._writer: Writer | None = None
+        self.broker_drops = DropWatch()
+        # Counters with no message of their own (broker drops), added to the next flush.
+        self._extra_counters: dict[str, int] = defaultdict(int)
 
     # -- reception ---------------------------------------------------------------------------
 
@@ -106,14 +112,27 @@ class IngestWorker:
         if len(self._items) >= MAX_BUFFERED_MESSAGES:
             self._drained.clear()
 
+    def broker_counter(self, payload: bytes) -> None:
+        new = self.broker_drops.offer(payload)
+        if new:
+            self.stats.broker_dropped += new
+            self._extra_counters["broker_dropped"] += new
+            self._has_data.set()
+            log.warning("the broker dropped %d messages (a subscriber too slow, or max_queued_messages too low; "
+                        "%d since this worker connected)", new, self.stats.broker_dropped)
+
     async def _consume(self) -> None:
         share = self.settings.ingest_share_group
-        client = make_client(self.mqtt_url, self.worker_id, persistent=True, mqtt5=bool(share))
+        client = make_client(self.mqtt_url, self.worker_id, persistent=True, mqtt5=bool(share),
+                             tls=tls_files(self.settings))
         # Acks go out a window at a time on purpose (acks.PUBLISH_WINDOW); do not warn about it.
         client.pending_calls_threshold = PUBLISH_WINDOW + 10
         async with client:
             for topic in subscriptions(self.settings.ingest_sites, share):
                 await client.subscribe(topic, qos=1)
+            # Not shared: every worker watches the broker. A broker that denies $SYS just sends nothing.
+            await client.subscribe(DROPPED_TOPIC, qos=0)
+            self.broker_drops = DropWatch()  # a new connection starts from a new baseline
             self.stats.connected = True
             self.ready.set()
             log.info("ingest worker %s subscribed at %s", self.worker_id, self.mqtt_url)
@@ -122,6 +141,9 @@ class IngestWorker:
                 async for message in client.messages:
                     payload = message.payload
                     raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+                    if message.topic.value == DROPPED_TOPIC:
+                        self.broker_counter(bytes(raw))
+                        continue
                     self.accept(message.topic.value, bytes(raw), time.time())
                     if not self._drained.is_set():
                         log.warning("database unreachable and %d messages buffered: pausing", len(self._items))
@@ -252,12 +274,15 @@ class IngestWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), flush_s)
             items, self._items = self._items, []
+            extra, self._extra_counters = self._extra_counters, defaultdict(int)
             self._has_data.clear()
             self._full.clear()
             delay = RECONNECT_MIN_S
             while True:
                 try:
                     batch = await self._build_batch(writer, items)
+                    for name, value in extra.items():
+                        batch.counters[name] += value
                     result = await self._write_with_isolation(writer, batch, items)
                     break
                 except psycopg.OperationalError as exc:

@@ -24,7 +24,7 @@ import aiomqtt
 import psycopg
 
 from firmware.device import codec
-from server.mqtt import make_client
+from server.mqtt import make_client, tls_files
 from server.schedules import configs
 from server.schedules.compile import digest, window_for, with_version
 from server.schedules.load import load_site
@@ -173,10 +173,10 @@ class SchedulePusher:
     async def _serve(self) -> None:
         listener = asyncio.create_task(self._listen(), name="schedule-listen")
         try:
-            async with (
-                make_client(self.mqtt_url, self.client_id, persistent=False) as client,
-                await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn,
-            ):
+            client = make_client(self.mqtt_url, self.client_id, persistent=False, tls=tls_files(self.settings))
+            # Configs go out PUBLISH_WINDOW at a time on purpose; do not warn about the pending ones.
+            client.pending_calls_threshold = PUBLISH_WINDOW + 10
+            async with client, await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
                 while True:
                     self._wake.clear()
                     started = time.monotonic()

@@ -11,11 +11,13 @@ import datetime as dt
 from functools import lru_cache
 
 from astral import Observer
-from astral.sun import elevation, sunrise, sunset
+from astral.sun import elevation, noon, sunrise, sunset
 
 EPOCH = dt.date(1970, 1, 1)
 DAY_S = 86_400
 NOON_S = 43_200
+# Sunrise and sunset: the sun's centre this far below the geometric horizon (refraction and its radius).
+HORIZON_DEG = -0.833
 
 
 def local_midnight(day: dt.date, tz_minutes: int) -> int:
@@ -38,27 +40,30 @@ def night_of(ts: float, tz_minutes: int) -> dt.date:
 def night_sun(lat: float, lon: float, day: dt.date, tz_minutes: int) -> tuple[int, int]:
     """(sunset on local ``day``, sunrise on the next local day), Unix seconds.
 
-    Where the sun does not set (polar summer) the night has no length: both are local midnight.
-    Where it does not rise (polar winter) the night is the whole noon-to-noon span.
+    A missing event is placed by the sun on its own date: where the sun does not set on ``day``
+    (polar summer) sunset is local midnight, where it stays down all ``day`` (polar winter) the night
+    begins at noon; where it does not rise on the next day, sunrise is local midnight if the sun
+    stays up that day, else the night runs to its noon. So a night of midnight sun has no length, a
+    polar night spans noon to noon, and the night on which polar winter begins lasts from the last
+    sunset until noon.
     """
     observer = Observer(latitude=lat, longitude=lon)
     tz = dt.timezone(dt.timedelta(minutes=tz_minutes))
     start, end = night_bounds(day, tz_minutes)
+    midnight = start + NOON_S
+
+    def up_all_day(date: dt.date) -> bool:
+        # On a date with no sunrise or sunset the sun stays on one side of the horizon that the
+        # events are computed for (the geometric -0.833 degrees); solar noon tells which.
+        return bool(elevation(observer, noon(observer, date, tzinfo=tz), with_refraction=False) > HORIZON_DEG)
+
     try:
         set_ts = sunset(observer, day, tzinfo=tz).timestamp()
     except ValueError:
-        set_ts = None
+        set_ts = midnight if up_all_day(day) else start
+    next_day = day + dt.timedelta(days=1)
     try:
-        rise_ts = sunrise(observer, day + dt.timedelta(days=1), tzinfo=tz).timestamp()
+        rise_ts = sunrise(observer, next_day, tzinfo=tz).timestamp()
     except ValueError:
-        rise_ts = None
-    if set_ts is None or rise_ts is None:
-        noon = dt.datetime.fromtimestamp(start, dt.UTC)
-        midnight = start + NOON_S
-        if elevation(observer, noon) > 0:  # the sun stays up around this night
-            set_ts = set_ts if set_ts is not None else midnight
-            rise_ts = rise_ts if rise_ts is not None else midnight
-        else:
-            set_ts = set_ts if set_ts is not None else start
-            rise_ts = rise_ts if rise_ts is not None else end
+        rise_ts = midnight if up_all_day(next_day) else end
     return round(set_ts), round(rise_ts)

@@ -147,8 +147,11 @@ class FakeServer:
             while wm + 1 in self.stored:
                 wm += 1
             if wm != self.watermark:
+                try:
+                    self.obs.publish(self.lamp, codec.KIND_ACK, codec.encode_ack(wm), retain=True)
+                except (RuntimeError, ValueError):
+                    continue  # the broker is away (tests stop it): acknowledge on a later tick
                 self.watermark = wm
-                self.obs.publish(self.lamp, codec.KIND_ACK, codec.encode_ack(wm), retain=True)
 
     def stop(self) -> None:
         self._stop.set()

@@ -59,6 +59,21 @@ def test_output_follows_curve_and_clamps(level: int, curve: int, lo: int, hi: in
     assert out == pytest.approx(expected, abs=max(2, expected // 100))
 
 
+@pytest.mark.parametrize(
+    ("level", "lo", "hi", "reported"),
+    [
+        (5, 20, 80, 20),  # raised to the minimum: the lamp burns at 20, and says so
+        (95, 20, 80, 80),
+        (0, 20, 80, 0),  # off stays off
+        (60, 1, 0, 0),  # the config's max 0: never on
+    ],
+)
+def test_readings_report_the_level_after_the_clamps(level: int, lo: int, hi: int, reported: int) -> None:
+    out = mpy_json(FAKE_HAL + f"d.configure(0, {lo}, {hi}, 0)\nd.set({level})\nh.advance(10)\nd._step()\n"
+                   "print(json.dumps([d.want, d.level, d.out]))")
+    assert out == [level, reported, reported * 100]
+
+
 def test_switching_on_closes_the_relay_before_the_fade_starts() -> None:
     out = mpy_json(FAKE_HAL + "d.set(100, 1000)\nh.advance(100)\nd._step()\nprint(json.dumps(h.log))")
     assert out[0] == ["relay", True]

@@ -56,7 +56,7 @@ def lamp(sf=10, clock=True, speed=1, **lora):
 
 def readings(ctl, n, age_s=0):
     for _ in range(n):
-        ctl._reading()
+        ctl._reading(ctl.now())
         if age_s:
             j = ctl.journal
             seq = j.next_seq - 1

@@ -49,7 +49,7 @@ TABLE = [
 def test_schedule_table_on_micropython() -> None:
     times = [t for _n, t, _l in TABLE]
     out = mpy_json(f"import json, schedule\ncfg = json.loads({json.dumps(json.dumps(CFG))})\n"
-                   f"print(json.dumps([schedule.level_at(cfg, t)[0] for t in {times}]))")
+                   f"print(json.dumps([schedule.level_at(cfg, t) for t in {times}]))")
     assert dict(zip([n for n, _t, _l in TABLE], out, strict=True)) == {n: lvl for n, _t, lvl in TABLE}
 
 
@@ -62,12 +62,33 @@ def test_clock_steps_before_noon_fall_on_the_nights_second_day() -> None:
     cfg = dict(CFG, cal=[], prof=[[[CLOCK, 22 * 60, 100, 0], [CLOCK, 5 * 60, 0, 0]]])
     times = [at(2025, 8, 14, 4, 0), at(2025, 8, 14, 5, 30), at(2025, 8, 14, 21, 0), at(2025, 8, 14, 22, 30)]
     out = mpy_json(f"import json, schedule\ncfg = json.loads({json.dumps(json.dumps(cfg))})\n"
-                   f"print(json.dumps([schedule.level_at(cfg, t)[0] for t in {times}]))")
+                   f"print(json.dumps([schedule.level_at(cfg, t) for t in {times}]))")
     assert out == [100, 0, 0, 100]
 
 
-def test_schedule_step_fade_comes_with_the_level() -> None:
-    assert sched(f"schedule.level_at(cfg, {at(2025, 8, 13, 23, 30)})[:2]") == [50, 30]
+def test_a_step_fade_ramps_from_the_previous_level() -> None:
+    # Weekday profile: 100 from sunset, then 23:00 -> 50 over 30 s; rounded half up, as the server.
+    t = at(2025, 8, 13, 23, 0)
+    assert sched(f"[schedule.level_at(cfg, {t} + s) for s in (-1, 0, 3, 15, 29, 30)]") == [100, 100, 95, 75, 52, 50]
+
+
+def test_a_fade_cut_short_hands_its_level_to_the_next_step() -> None:
+    # 100 at 22:00 fading to 0 over an hour, interrupted at 22:30 (level 50) by a 10-minute fade to 100.
+    cfg = dict(CFG, cal=[], prof=[[[CLOCK, 21 * 60, 100, 0], [CLOCK, 22 * 60, 0, 3600], [CLOCK, 22 * 60 + 30, 100, 600],
+                                   [CLOCK, 6 * 60, 0, 0]]])
+    t = at(2025, 8, 13, 22, 30)
+    out = mpy_json(f"import json, schedule\ncfg = json.loads({json.dumps(json.dumps(cfg))})\n"
+                   f"print(json.dumps([schedule.level_at(cfg, {t} + s) for s in (-60, 0, 300, 600)]))")
+    assert out == [52, 50, 75, 100]
+
+
+def test_steps_at_one_instant_take_effect_in_the_profiles_order() -> None:
+    # Two clock steps at 23:00: the later listed holds, whatever the levels.
+    cfg = dict(CFG, cal=[], prof=[[[CLOCK, 20 * 60, 100, 0], [CLOCK, 23 * 60, 70, 0], [CLOCK, 23 * 60, 20, 0],
+                                   [CLOCK, 6 * 60, 0, 0]]])
+    out = mpy_json(f"import json, schedule\ncfg = json.loads({json.dumps(json.dumps(cfg))})\n"
+                   f"print(json.dumps(schedule.level_at(cfg, {at(2025, 8, 13, 23, 30)})))")
+    assert out == 20
 
 
 def test_config_override_holds_only_inside_its_window() -> None:

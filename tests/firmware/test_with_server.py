@@ -17,6 +17,7 @@ from firmware.tools.simrun import SimLamp
 from tests.firmware.conftest import Observer, timika, world_control
 from tests.firmware.tcpproxy import CuttableProxy
 from tests.support.factories import make_lamp as register_lamp
+from tests.support.topology_api import bearer as _bearer_of
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def test_provision_registers_the_lamp_with_the_server(api: httpx.Client, site_id
         return CliRunner().invoke(app, [
             "firmware", "provision", "--lamp", lamp_id, "--site", site_id, "--broker", "mqtt://127.0.0.1",
             "--lat", "-4.5461", "--lon", "136.8837", "--rated-w", rated_w, "--out", str(tmp_path),
-            "--api", str(api.base_url)])
+            "--api", str(api.base_url), "--token", _token(api)])
 
     result = provision("120")
     assert result.exit_code == 0, result.output
@@ -132,3 +133,27 @@ def test_provision_registers_the_lamp_with_the_server(api: httpx.Client, site_id
     assert again.exit_code == 0, again.output
     assert "updated" in again.output
     assert api.get(f"/api/v1/lamps/{lamp_id}").json()["rated_w"] == 90
+
+
+def test_provision_writes_the_lamps_own_mqtt_credentials(technician_api: httpx.Client, site_id: str,
+                                                         tmp_path: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from server.cli import app
+
+    lamp_id = f"Q{int(time.time() * 1000) % 10**9}"
+    result = CliRunner().invoke(app, [
+        "firmware", "provision", "--lamp", lamp_id, "--site", site_id, "--broker", "mqtts://mqtt.example.org:8883",
+        "--lat", "-4.5461", "--lon", "136.8837", "--out", str(tmp_path), "--api", str(technician_api.base_url),
+        "--token", _token(technician_api), "--issue-credentials"])
+    assert result.exit_code == 0, result.output
+    broker = json.loads((tmp_path / "device.json").read_text())["broker"]
+    assert broker.startswith(f"mqtts://lamp.{site_id}.{lamp_id}:") and broker.endswith("@mqtt.example.org:8883")
+
+
+def _token(client: httpx.Client) -> str:
+    token = _bearer_of(client)
+    assert token is not None
+    return token

@@ -67,10 +67,12 @@ def centre(database_url: str, central_broker: MosquittoBroker, gw_site: str, run
 
 
 @pytest.fixture(scope="session")
-def centre_api(centre: Any, gw_site: str) -> Iterator[httpx.Client]:
+def centre_api(centre: Any, gw_site: str, role_tokens: dict[str, str]) -> Iterator[httpx.Client]:
+    """An administrator's client for the centre (same database as the test server, so same users)."""
+    from tests.support.auth import bearer
     from tests.support.factories import ensure_site
 
-    with httpx.Client(base_url=centre.api_url, timeout=30) as client:
+    with httpx.Client(base_url=centre.api_url, timeout=30, headers=bearer(role_tokens["admin"])) as client:
         ensure_site(client, gw_site)
         yield client
 

@@ -26,7 +26,7 @@ def with_(section: str, **values: object) -> dict[str, object]:
 def test_example_config_is_valid():
     cfg = parse_config(tomllib.loads(example_config()))
     assert cfg.radio.devices == {"26011F01": "KK-0001"}
-    assert cfg.central.username == "gw-kuala-kencana-01"
+    assert cfg.central.username == "gw.mimika.gw-kuala-kencana-01"
 
 
 def test_relative_data_dir_is_relative_to_the_config_file(tmp_path):
@@ -87,3 +87,10 @@ def test_gateway_command_exits_2_with_the_field_named(tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
     assert proc.returncode == 2
     assert "central.url" in proc.stderr
+
+
+def test_relative_ca_file_is_relative_to_the_config_file(tmp_path):
+    path = tmp_path / "etc" / "gateway.toml"
+    path.parent.mkdir()
+    path.write_text(example_config().replace('# ca_file = "ca.crt"', 'ca_file = "ca.crt"'))
+    assert load_config(path).central.ca_file == path.parent / "ca.crt"

@@ -71,10 +71,12 @@ def lora_centre(database_url: str, lora_broker: MosquittoBroker, lora_site: str,
 
 
 @pytest.fixture(scope="session")
-def lora_api(lora_centre: Any, lora_site: str) -> Iterator[httpx.Client]:
+def lora_api(lora_centre: Any, lora_site: str, role_tokens: dict[str, str]) -> Iterator[httpx.Client]:
+    """An administrator's client for the LoRa centre (same database as the test server, so same users)."""
+    from tests.support.auth import bearer
     from tests.support.factories import ensure_site
 
-    with httpx.Client(base_url=lora_centre.api_url, timeout=30) as client:
+    with httpx.Client(base_url=lora_centre.api_url, timeout=30, headers=bearer(role_tokens["admin"])) as client:
         ensure_site(client, lora_site)
         yield client
 

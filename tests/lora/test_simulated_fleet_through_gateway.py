@@ -22,11 +22,12 @@ INTERVAL_S = 600
 
 
 def test_a_simulated_lora_fleet_through_the_gateways_stores_every_reading_exactly_once(
-        lora_centre: Any, lora_api: Any, lora_site: str, database_url: str) -> None:
+        lora_centre: Any, lora_api: Any, lora_site: str, database_url: str, role_tokens: dict[str, str]) -> None:
     topology = generate(LAMPS, SEED, lora_site)
     lora = (topology.lamps.radio == LORA) & (topology.lamps.gateway >= 0)
     assert lora.sum() >= 5 and len(set(topology.lamps.gateway[lora].tolist())) == 2
-    summary = run(SimulationConfig(mqtt_url=lora_centre.mqtt_url, api_url=lora_centre.api_url, site_id=lora_site,
+    summary = run(SimulationConfig(mqtt_url=lora_centre.mqtt_url, api_url=lora_centre.api_url,
+                                   api_token=role_tokens["technician"], site_id=lora_site,
                                    lamps=LAMPS, seed=SEED, interval_s=INTERVAL_S, speed=SPEED,
                                    duration_s=DURATION_S, drain_s=60.0, lora_via_gateway=True))
     assert summary.drained

@@ -6,11 +6,13 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import psycopg
 import pytest
 from psycopg import conninfo, sql
 
+from server.auth.bootstrap import ensure_demo_login
 from server.settings import Settings
 from simulator.demo import ServerThread, demo_backfill_s, demo_settings, wait_healthy
 from simulator.districts import TIMIKA_LAT, TIMIKA_LON
@@ -39,8 +41,10 @@ def test_demo_server_ingests_a_fleet_and_stops_when_asked(
     running = server.start()
     try:
         assert wait_healthy(running.api_url)["status"] == "ok"
+        login = ensure_demo_login(running.database_url)
         watcher = fake_ingest(ack=False)  # only here to clear the retained acks and states afterwards
-        summary = run(SimulationConfig(mqtt_url=mqtt_url, api_url=running.api_url, site_id=sim_site, lamps=5,
+        summary = run(SimulationConfig(mqtt_url=mqtt_url, api_url=running.api_url, api_token=login.token,
+                                       site_id=sim_site, lamps=5,
                                        interval_s=60, speed=100_000.0, duration_s=300.0, drain_s=30.0))
         assert summary.stats.acked == summary.stats.readings == 25
         watcher.retained_topics.update(f"terang/v1/{sim_site}/lamp/{lamp}/ack" for lamp in summary.topology.lamps.ids)
@@ -67,3 +71,16 @@ def test_demo_opens_just_before_the_last_sunset() -> None:
     levels = [int(sched.levels(np.array([0]), np.array([t]))[0]) for t in (start, start + 30 * 60)]
     assert levels == [0, 100]
     assert now - start < 86_400 + 3600
+
+
+def test_demo_login_is_an_administrator_with_a_new_password_each_run(api: httpx.Client, database_url: str) -> None:
+    first = ensure_demo_login(database_url)
+    second = ensure_demo_login(database_url)
+    assert first.password != second.password
+
+    def login(password: str) -> httpx.Response:
+        return api.post("/api/v1/auth/login", json={"username": "demo", "password": password}, headers={})
+
+    assert login(first.password).status_code == 401
+    r = login(second.password)
+    assert r.status_code == 200 and r.json()["user"]["roles"] == ["admin"]

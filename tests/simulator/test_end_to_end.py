@@ -24,8 +24,9 @@ def e2e_site(site_ids: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def first_run(server: Any, mqtt_url: str, e2e_site: str) -> Iterator[RunSummary]:
-    summary = run(SimulationConfig(mqtt_url=mqtt_url, api_url=server.api_url, site_id=e2e_site, lamps=LAMPS,
+def first_run(server: Any, mqtt_url: str, e2e_site: str, role_tokens: dict[str, str]) -> Iterator[RunSummary]:
+    summary = run(SimulationConfig(mqtt_url=mqtt_url, api_url=server.api_url, api_token=role_tokens["technician"],
+                                   site_id=e2e_site, lamps=LAMPS,
                                    interval_s=60, speed=100_000.0, duration_s=60.0 * READINGS_PER_LAMP, drain_s=30.0))
     yield summary
     _clear_retained(mqtt_url, e2e_site, summary.topology.lamps.ids)
@@ -81,9 +82,10 @@ def test_each_lamps_watermark_is_its_last_sequence(first_run: RunSummary, api: A
 
 
 def test_second_run_reuses_the_registration_and_continues_sequences(
-    first_run: RunSummary, server: Any, mqtt_url: str, e2e_site: str, api: Any
+    first_run: RunSummary, server: Any, mqtt_url: str, e2e_site: str, api: Any, role_tokens: dict[str, str]
 ) -> None:
-    again = run(SimulationConfig(mqtt_url=mqtt_url, api_url=server.api_url, site_id=e2e_site, lamps=LAMPS,
+    again = run(SimulationConfig(mqtt_url=mqtt_url, api_url=server.api_url, api_token=role_tokens["technician"],
+                                 site_id=e2e_site, lamps=LAMPS,
                                  interval_s=60, speed=100_000.0, duration_s=180.0, drain_s=30.0))
     assert again.registration is not None
     assert again.registration.created == {}

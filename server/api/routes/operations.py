@@ -42,6 +42,8 @@ class IngestStats(BaseModel):
     duplicates: int
     rejected: int
     rejected_by_reason: dict[str, int]
+    # Messages the broker said it dropped ($SYS), as seen by the workers.
+    broker_dropped: int = 0
     workers: list[str]
 
 
@@ -58,6 +60,7 @@ async def ingest_stats(conn: ConnDep) -> IngestStats:
     return IngestStats(messages=totals.get("messages", 0), received=totals.get("readings_received", 0),
                        stored=totals.get("readings_stored", 0), duplicates=totals.get("duplicates", 0),
                        rejected=totals.get("rejected", 0), rejected_by_reason=dict(sorted(by_reason.items())),
+                       broker_dropped=totals.get("broker_dropped", 0),
                        workers=sorted(workers))
 
 
