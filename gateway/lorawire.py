@@ -238,6 +238,38 @@ def is_uplink(mtype: int) -> bool:
     return mtype in (MTYPE_UNCONFIRMED_UP, MTYPE_CONFIRMED_UP)
 
 
+# --- class A receive windows ---------------------------------------------------------------------
+
+# How far (medium time) a downlink's start may be from the window's opening and still be heard.
+WINDOW_TOLERANCE_US = 20000
+
+
+def class_a_close_us(end_us: int, tolerance_us: int = WINDOW_TOLERANCE_US) -> int:
+    """When RX2 of an uplink that ended at ``end_us`` has surely closed: the longest RX2 frame has landed."""
+    longest = int(airtime.time_on_air(255, airtime.AS923_2_RX2_SF, crc=False) * 1000000)
+    return end_us + int(airtime.RECEIVE_DELAY2_S * 1000000) + tolerance_us + longest
+
+
+def class_a_match(rx: RxFrame, end_us: int, freq: int, sf: int, devaddr: int,
+                  tolerance_us: int = WINDOW_TOLERANCE_US) -> bytes | None:
+    """The PHY payload of ``rx`` if it is a downlink for ``devaddr`` that started in RX1 (same channel
+    and SF, ``end_us`` + 1 s) or RX2 (921.4 MHz SF10, + 2 s) of an uplink that ended at ``end_us``."""
+    if not rx.flags & FLAG_IQ_INVERTED:
+        return None
+    rx1 = end_us + int(airtime.RECEIVE_DELAY1_S * 1000000)
+    rx2 = end_us + int(airtime.RECEIVE_DELAY2_S * 1000000)
+    in_rx1 = abs(rx.start_us - rx1) <= tolerance_us and rx.freq == freq and rx.sf == sf
+    in_rx2 = (abs(rx.start_us - rx2) <= tolerance_us and rx.freq == airtime.AS923_2_RX2_FREQ
+              and rx.sf == airtime.AS923_2_RX2_SF)
+    if not (in_rx1 or in_rx2):
+        return None
+    try:
+        _m, addr, _c, _f, _p, _pl = parse_phy(rx.payload)
+    except WireError:
+        return None
+    return rx.payload if addr == devaddr else None
+
+
 # --- the client --------------------------------------------------------------------------------
 
 try:
@@ -319,16 +351,12 @@ class UdpRadio:
                 return decode_rx(d)
 
     def class_a_downlink(self, result: TxResult, freq: int, sf: int, devaddr: int,
-                         tolerance_us: int = 20000) -> bytes | None:
+                         tolerance_us: int = WINDOW_TOLERANCE_US) -> bytes | None:
         """After an uplink, listens in RX1 (same channel and SF, +1 s) and RX2 (921.4 MHz SF10, +2 s).
 
         Returns the PHY payload of a downlink for ``devaddr`` heard in one of the windows, else None.
         """
-        end = result.end_us
-        rx1 = end + int(airtime.RECEIVE_DELAY1_S * 1000000)
-        rx2 = end + int(airtime.RECEIVE_DELAY2_S * 1000000)
-        longest = int(airtime.time_on_air(255, airtime.AS923_2_RX2_SF, crc=False) * 1000000)
-        close_at = rx2 + tolerance_us + longest
+        close_at = class_a_close_us(result.end_us, tolerance_us)
         while True:
             wait = self.wall_delay(close_at)
             if wait <= 0:
@@ -336,19 +364,24 @@ class UdpRadio:
             rx = self.receive(wait)
             if rx is None:
                 return None
-            if not rx.flags & FLAG_IQ_INVERTED:
-                continue
-            in_rx1 = abs(rx.start_us - rx1) <= tolerance_us and rx.freq == freq and rx.sf == sf
-            in_rx2 = (abs(rx.start_us - rx2) <= tolerance_us and rx.freq == airtime.AS923_2_RX2_FREQ
-                      and rx.sf == airtime.AS923_2_RX2_SF)
-            if not (in_rx1 or in_rx2):
-                continue
+            down = class_a_match(rx, result.end_us, freq, sf, devaddr, tolerance_us)
+            if down is not None:
+                return down
+
+    def poll(self) -> RxFrame | None:
+        """The next frame already received, or None at once: for callers with their own event loop
+        (the firmware's asyncio), which must not block in ``receive``."""
+        while True:
+            if self._pending:
+                return self._pending.pop(0)
+            d = self._recv(0)
+            if d is None:
+                return None
             try:
-                _m, addr, _c, _f, _p, _pl = parse_phy(rx.payload)
+                if datagram_type(d) == T_RX:
+                    return decode_rx(d)
             except WireError:
                 continue
-            if addr == devaddr:
-                return rx.payload
 
     def stats(self, timeout: float = 2.0) -> dict[str, object]:
         self.sock.sendto(encode_simple(T_STATS), self.addr)

@@ -242,8 +242,11 @@ class Outbox:
         if item.seq is not None:
             marks = self._ensure_lamp(item.lamp)
             if marks.held_wm is None:
-                # First reading heard from this lamp: like the server, wait for nothing before it.
-                start = marks.server_wm if marks.server_wm is not None else item.seq - 1
+                # First reading heard from this lamp: start where the server stands, and like the
+                # server (nothing stored: 0) wait for every seq below it. Starting just below this
+                # reading would tell the lamp to trim readings that were lost on the way (a LoRa
+                # collision), which the server then waits for forever.
+                start = marks.server_wm if marks.server_wm is not None else 0
                 self._set_marks(item.lamp, marks.server_wm, start)
                 marks = self._marks[item.lamp]
             if marks.server_wm is not None and item.seq <= marks.server_wm:

@@ -183,9 +183,15 @@ class Gateway:
         # Every outcome is counted (health "dl_*"); a command the gateway gave up on is also reported to
         # the server as the command's outcome event, on the lamp's behalf.
         body = protocol.command_outcome(d.cmd_id, outcome, time.time()) if d.kind == "cmd" else None
-        if body is not None:
+        if body is not None and self._serves(d.lamp):
             self.outbox.put([Item(d.lamp, "event", ItemClass.STATE, body)])
             self.central.others_stored()
+
+    def _serves(self, lamp: str) -> bool:
+        """A lamp this gateway has heard (bound over LoRa, or on its local broker). Every gateway of a
+        site takes every lamp's downlinks, not knowing which lamps are its own until they speak; an
+        outcome for a lamp it never heard would contradict the gateway (or broker) that served it."""
+        return (self.lora is not None and self.lora.is_lora_lamp(lamp)) or lamp in self._heard_locally
 
     # --- health --------------------------------------------------------------------------------
 

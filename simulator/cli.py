@@ -46,6 +46,16 @@ def simulate(
         Path | None, typer.Option(help="File keeping sequence/energy counters and the journal between runs.")
     ] = None,
     do_register: Annotated[bool, typer.Option("--register/--no-register", help="Register through the API.")] = True,
+    lora_via_gateway: Annotated[
+        bool, typer.Option("--lora-via-gateway", help="LoRa lamps talk through a simulated radio medium to a "
+                                                      "terang gateway process per topology gateway.")
+    ] = False,
+    lora_speed: Annotated[
+        float | None, typer.Option(min=1, help="Medium time per real second [default: --speed, at most 20].")
+    ] = None,
+    gateway_dir: Annotated[
+        Path | None, typer.Option(help="Where the gateways keep their queues [default: a temporary directory].")
+    ] = None,
     api_token: Annotated[
         str | None, typer.Option(envvar="TERANG_API_TOKEN", help="API token of a technician or admin "
                                  "(`terang token create`) for --register.")
@@ -70,6 +80,9 @@ def simulate(
             resend_after_s=resend_after,
             drain_s=drain,
             state_path=state,
+            lora_via_gateway=lora_via_gateway,
+            lora_speed=lora_speed,
+            gateway_dir=gateway_dir,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -85,6 +98,11 @@ def demo(
     port: Annotated[
         int | None, typer.Option(help="HTTP port [default: $TERANG_HTTP_PORT or 8000, else a free one].")
     ] = None,
+    lora_via_gateway: Annotated[
+        bool, typer.Option("--lora-via-gateway/--lora-direct",
+                           help="LoRa lamps through simulated air and terang gateway processes, or straight "
+                                "to the broker.")
+    ] = True,
 ) -> None:
     """Embedded PostgreSQL + broker + server + a simulated Mimika fleet; Ctrl-C stops everything."""
     import time
@@ -126,6 +144,8 @@ def demo(
             site_id="mimika",
             state_path=Path(settings.data_dir) / "simulator" / "state.json",
             demo_schedule=True,
+            lora_via_gateway=lora_via_gateway,
+            gateway_dir=Path(settings.data_dir) / "gateways",
         )
         _run_with_progress(config, console=console, note=note)
     except DemoError as exc:

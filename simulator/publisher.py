@@ -174,6 +174,10 @@ class Publisher:
         self.journal.record(lamp, readings, time.monotonic())
         self._publish(lamp, readings, MAX_BATCH)
 
+    def pending(self, lamp: int) -> list[Reading]:
+        """The lamp's readings the server has not acknowledged yet."""
+        return self.journal.pending(lamp)
+
     def replay(self, lamp: int, readings: Sequence[Reading]) -> None:
         """Publishes readings again without journaling them, as a device replaying its journal would."""
         self._publish(lamp, readings, MAX_BATCH)

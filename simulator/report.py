@@ -68,6 +68,12 @@ def summary_table(summary: RunSummary) -> Table:
         table.add_row("Undecodable acks", Text(f"{s.bad_acks:,}", style="red"))
     rate = s.readings / summary.wall_s if summary.wall_s > 0 else 0.0
     table.add_row("Readings per second", f"{rate:,.0f}")
+    if summary.lora is not None:
+        lo = summary.lora
+        table.add_row("LoRa uplinks (confirmed)", f"{lo.uplinks:,} ({lo.confirmed:,})")
+        table.add_row("LoRa downlinks (acks, configs)", f"{lo.downlinks:,} ({lo.acks:,}, {lo.configs:,})")
+        if lo.refused:
+            table.add_row("LoRa frames refused by the air", Text(f"{lo.refused:,}", style="yellow"))
     if summary.interrupted:
         table.add_row("Stopped", "interrupted")
     return table

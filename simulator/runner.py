@@ -11,9 +11,10 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from simulator.clock import SimClock, start_time
 from simulator.config_follower import ConfigFollower
 from simulator.demo_schedule import ensure_demo_schedule
 from simulator.fleet import Fleet, Reading
+from simulator.lora_air import LoraAir, LoraStats, Routed
 from simulator.publisher import Publisher, PublishStats
 from simulator.registry import RegistrationResult, register
 from simulator.schedule import AllNightFullOn
@@ -35,6 +37,21 @@ PROGRESS_EVERY_S = 0.25
 BEARER = {"wifi": "wifi", "lora": "lora", "cellular": "4g"}
 IDLE_SLEEP_MAX_S = 0.1
 DRAIN_AFTER_INTERRUPT_S = 5.0
+# Medium time per real second for the LoRa air, at most: faster, and a gateway on a busy machine
+# misses receive windows that open milliseconds of real time after an uplink.
+LORA_SPEED_MAX = 20.0
+
+
+class Sink(Protocol):
+    """Where readings go: the broker (simulator.publisher), or per lamp the broker or the LoRa air."""
+
+    def send(self, lamp: int, readings: Sequence[Reading]) -> None: ...
+    def pump(self) -> int: ...
+    def publish_state(self, lamp: int, state: bytes) -> None: ...
+    def watermark(self, lamp: int) -> int | None: ...
+    def pending(self, lamp: int) -> list[Reading]: ...
+    def wait_acked(self, timeout_s: float, stop: threading.Event | None = None) -> bool: ...
+    def stats(self) -> PublishStats: ...
 
 
 @dataclass
@@ -56,6 +73,11 @@ class SimulationConfig:
     client_id: str | None = None
     follow_config: bool = True  # lamps obey the configs the server publishes (else v0: full on all night)
     demo_schedule: bool = False  # write the demo's dimming schedule through the API after registering
+    # LoRa lamps talk through the simulated air to gateway processes (simulator/lora_air.py) instead of
+    # publishing to the broker themselves; the air runs at lora_speed (default: speed, at most 20).
+    lora_via_gateway: bool = False
+    lora_speed: float | None = None
+    gateway_dir: Path | None = None  # where the gateways keep their queues (default: a temporary dir)
 
     def __post_init__(self) -> None:
         if self.lamps < 1:
@@ -90,6 +112,7 @@ class RunSummary:
     wall_s: float
     interrupted: bool
     drained: bool
+    lora: LoraStats | None = None  # with lora_via_gateway: what went over the air
 
 
 def run(
@@ -129,12 +152,18 @@ def run(
     phase = np.random.default_rng([config.seed, 0x9A5E]).uniform(0.0, config.interval_s, n)
     next_due = sim_start + phase
 
+    on_config = follower.apply if follower is not None else None
+    air = None
+    if config.lora_via_gateway:
+        air = LoraAir(topology, fleet, mqtt_url=config.mqtt_url, data_dir=config.gateway_dir,
+                      speed=config.lora_speed or min(config.speed, LORA_SPEED_MAX))
     publisher = Publisher(
         config.mqtt_url, config.site_id, topology.lamps.ids,
         client_id=config.client_id, resend_after_s=config.resend_after_s,
-        on_config=follower.apply if follower is not None else None,
+        on_config=on_config if air is None else _not_lora(on_config, air),
     )
     publisher.start()
+    sink: Sink = publisher if air is None else Routed(publisher, air, on_config)
     interrupted = False
     drained = False
     clock = SimClock(sim_start, config.speed)
@@ -142,13 +171,15 @@ def run(
     try:
         # Ctrl-C anywhere from here still drains briefly, says offline and saves the journal.
         try:
-            _announce(publisher, topology, online=True)
-            replay = _resume(fleet, publisher, next_due, config.interval_s, saved)
+            _announce(sink, topology, online=True)
+            replay = _resume(fleet, sink, next_due, config.interval_s, saved)
+            if air is not None:
+                air.start(sink.watermark, note)
             for lamp, readings in replay.items():
-                publisher.send(lamp, readings)
+                sink.send(lamp, readings)
             if replay:
                 note(f"resumed: re-sending {sum(map(len, replay.values()))} unacknowledged readings of the last run")
-            _loop(config, fleet, publisher, clock, next_due, sim_end, stop, on_progress, t0)
+            _loop(config, fleet, sink, clock, next_due, sim_end, stop, on_progress, t0)
         except KeyboardInterrupt:
             interrupted = True
         try:
@@ -156,20 +187,24 @@ def run(
             drain = config.drain_s
             if interrupted or stop.is_set():
                 drain = min(drain, DRAIN_AFTER_INTERRUPT_S)
-            drained = publisher.wait_acked(drain)
+            drained = sink.wait_acked(drain)
         except KeyboardInterrupt:
             interrupted = True
         sim_reached = min(clock.now(), sim_end)
-        stats = publisher.stats()
+        stats = sink.stats()
         if on_progress is not None:
             on_progress(Progress(sim_start, sim_reached, None if math.isinf(sim_end) else sim_end, stats,
                                  time.monotonic() - t0, clock.caught_up()))
         with contextlib.suppress(KeyboardInterrupt):
-            _announce(publisher, topology, online=False)
+            _announce(sink, topology, online=False)
+        if air is not None:
+            note(air.summary())
     finally:
         publisher.close()
+        if air is not None:
+            air.close()
     if config.state_path is not None:
-        state_file.save(config.state_path, _snapshot(config.site_id, fleet, publisher, sim_reached))
+        state_file.save(config.state_path, _snapshot(config.site_id, fleet, sink, sim_reached))
     return RunSummary(
         topology=topology,
         registration=registration,
@@ -179,13 +214,23 @@ def run(
         wall_s=time.time() - wall_start,
         interrupted=interrupted or stop.is_set(),
         drained=drained,
+        lora=air.stats_ if air is not None else None,
     )
+
+
+def _not_lora(on_config: Callable[[int, bytes], object] | None, air: LoraAir) -> Callable[[int, bytes], object]:
+    """LoRa lamps take their configs as deltas from their gateway, not from the broker."""
+
+    def apply(lamp: int, payload: bytes) -> object:
+        return None if on_config is None or air.is_lora(lamp) else on_config(lamp, payload)
+
+    return apply
 
 
 def _loop(
     config: SimulationConfig,
     fleet: Fleet,
-    publisher: Publisher,
+    publisher: Sink,
     clock: SimClock,
     next_due: np.ndarray,
     sim_end: float,
@@ -230,7 +275,7 @@ def _loop(
         publisher.send(lamp, buf)
 
 
-def _announce(publisher: Publisher, topology: Topology, *, online: bool) -> None:
+def _announce(publisher: Sink, topology: Topology, *, online: bool) -> None:
     """Retained ``state`` per lamp, as controllers publish on connecting (and their Last Will on leaving)."""
     if online:
         now = int(time.time())
@@ -247,7 +292,7 @@ def _announce(publisher: Publisher, topology: Topology, *, online: bool) -> None
 
 def _resume(
     fleet: Fleet,
-    publisher: Publisher,
+    publisher: Sink,
     next_due: np.ndarray,
     interval_s: float,
     saved: state_file.SimState | None,
@@ -272,7 +317,7 @@ def _resume(
     return replay
 
 
-def _snapshot(site_id: str, fleet: Fleet, publisher: Publisher, sim_ts: float) -> state_file.SimState:
+def _snapshot(site_id: str, fleet: Fleet, publisher: Sink, sim_ts: float) -> state_file.SimState:
     model = fleet.model
     lamps: dict[str, state_file.LampState] = {}
     for lamp, lamp_id in enumerate(fleet.topology.lamps.ids):
@@ -283,6 +328,6 @@ def _snapshot(site_id: str, fleet: Fleet, publisher: Publisher, sim_ts: float) -
             next_seq=int(fleet.next_seq[lamp]),
             energy_wh=energy,
             last_ts=float(model.last_ts[lamp]),
-            unacked=[list(r) for r in publisher.journal.pending(lamp)],
+            unacked=[list(r) for r in publisher.pending(lamp)],
         )
     return state_file.SimState(site_id=site_id, sim_ts=sim_ts, lamps=lamps)

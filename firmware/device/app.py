@@ -5,6 +5,7 @@
 #   commands  operator commands, one at a time, each answered with an outcome event
 #   network   link up, time from NTP
 #   mqtt      the broker connection (mqtt.py); dimmer: fades (dimming.py)
+#   lora      instead of mqtt and uplink when device.json says "bearer": "lora" (lorabearer.py)
 #   supervisor  feeds the watchdog only while all of the above beat
 #
 # Files in the HAL's root: device.json (provisioned identity, never written here), config.json
@@ -23,7 +24,6 @@ import dimming
 import faults
 import hal
 import journal
-import mqtt
 import policy
 import store
 import supervisor
@@ -33,6 +33,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # mypy reads this; it never runs
     from typing import Any
 
+    import lorabearer as _lora_t
+    import mqtt as _mqtt_t
     import ota as _ota_t
 
 try:
@@ -148,7 +150,19 @@ class Controller:
         self.cmd_beat = 0
         self.trial = h.slots.pending()
         self.ota = self._updater()
-        self.client = self._client()
+        # The bearer: MQTT over Wi-Fi/4G/Ethernet, or LoRa through a gateway. Both expose connected,
+        # connects, last_error and inflight(), which is all the rest of the controller looks at.
+        self.client: "_mqtt_t.MQTTClient | None" = None
+        self.lora: "_lora_t.LoraBearer | None" = None
+        if dev.get("bearer") == "lora":
+            import lorabearer
+
+            self.lora = lorabearer.LoraBearer(self, h.radio, dev.get("lora", {}), int(st.get("fc", -1)))
+            self.link: "_lora_t.LoraBearer | _mqtt_t.MQTTClient" = self.lora
+            self.save_state()  # the frame counter's new base, before the first frame uses it
+        else:
+            self.client = self._client()
+            self.link = self.client
         self._apply_config()
         self.rc = self._boot_cause()
         self.event({"ev": "boot", "rc": self.rc, "fw": version.VERSION, "cv": self.cv()})
@@ -156,7 +170,9 @@ class Controller:
             print("safe mode: %d failed boots" % self.guard.failed)
 
     # --- setup -------------------------------------------------------------------------------
-    def _client(self) -> mqtt.MQTTClient:
+    def _client(self) -> "_mqtt_t.MQTTClient":
+        import mqtt
+
         tls, host, port, user, password = brokerurl.parse(self.dev["broker"])
         ctx = None
         if tls:
@@ -255,12 +271,13 @@ class Controller:
             self.events.pop(0)
         self.events.append((self.hal.ticks_ms(), self.stamp(), ev))
 
-    def _event_payload(self, item: "tuple[hal.Ticks, int, dict[str, object]]") -> bytes:
+    def stamped(self, item: "tuple[hal.Ticks, int, dict[str, object]]") -> "dict[str, object]":
+        """A queued event with its time: now minus its age once the clock is valid."""
         born, ts, ev = item
         now = self.now()
         t = now - time.ticks_diff(self.hal.ticks_ms(), born) // 1000 if now >= 0 else ts
         ev["ts"] = t if t >= codec.TS_MIN else codec.TS_MIN
-        return codec.encode_event(ev)
+        return ev
 
     def outcome(self, cmd_id: object, res: str, now: int = -1) -> None:
         if cmd_id is None:
@@ -273,6 +290,7 @@ class Controller:
     # --- MQTT callbacks ----------------------------------------------------------------------
     async def on_connect(self, present: bool) -> None:
         c = self.client
+        assert c is not None
         # Re-send everything above the server's watermark (protocol section 5): what the broker
         # took before the link dropped may never have reached the server.
         self.sent = self.journal.watermark
@@ -297,8 +315,7 @@ class Controller:
                 seq, missing = codec.decode_ack(payload)
             except codec.CodecError:
                 return
-            j = self.journal
-            j.ack(seq)
+            self.journal.ack(seq)
             if seq > self.sent:
                 self.sent = seq
             if missing and missing != self.miss_told:
@@ -318,12 +335,7 @@ class Controller:
                 print("config rejected:", e)
                 self.cfg_bad = True
                 return
-            self.cfg_bad = False
-            cv = self.cv()
-            if cv is None or cfg["cv"] > cv:  # type: ignore[operator]
-                store.save(self.root + "config.json", cfg)
-                self.cfg = cfg
-                self._apply_config()
+            self.take_config(cfg)
         elif kind == codec.KIND_CMD:
             try:
                 cmd = codec.decode_cmd(payload)
@@ -343,6 +355,18 @@ class Controller:
             if len(self.seen) > 16:
                 self.seen.pop(0)
             self.cmds.append(cmd)
+
+    def take_config(self, cfg: "dict[str, Any]") -> bool:
+        """A valid config from the server (whole, or rebuilt from a LoRa delta): stored and put in
+        effect when it is newer than the one running. True when it was."""
+        self.cfg_bad = False
+        cv = self.cv()
+        if cv is not None and cfg["cv"] <= cv:
+            return False
+        store.save(self.root + "config.json", cfg)
+        self.cfg = cfg
+        self._apply_config()
+        return True
 
     # --- tasks -------------------------------------------------------------------------------
     async def control(self) -> None:
@@ -392,7 +416,7 @@ class Controller:
             if time.ticks_diff(t, meta_at) >= journal.META_MS:
                 meta_at = t
                 self.journal.persist()
-            if not self.guard.cleared and (self.client.connects or time.ticks_diff(t, self.boot_ms) > 600000):
+            if not self.guard.cleared and (self.link.connects or time.ticks_diff(t, self.boot_ms) > 600000):
                 self.guard.proved()
             if time.ticks_diff(time.ticks_ms(), mem_at) >= mem_ms:
                 mem_at = time.ticks_ms()
@@ -435,10 +459,13 @@ class Controller:
         n("next_seq", self.journal.next_seq)
         n("wm", self.journal.watermark)
         n("dropped", self.journal.dropped)
-        n("connected", self.client.connected)
-        n("mqtt_error", self.client.last_error)
-        n("connects", self.client.connects)
-        n("inflight", self.client.inflight())
+        link = self.link
+        n("connected", link.connected)
+        n("mqtt_error", link.last_error)
+        n("connects", link.connects)
+        n("inflight", link.inflight())
+        if self.lora is not None:
+            self.lora.notes(n)
         n("task_dead", self.sup.dead)
         n("task_starved", self.sup.starved)
         n("fw", version.VERSION)
@@ -529,7 +556,7 @@ class Controller:
         h = self.hal
         s = self.sample
         healthy = (
-            self.client.connects > 0
+            self.link.connects > 0
             and self.meter_ok
             and 900 <= s[hal.M_DV] <= 3000
             and self.dimmer.responds()
@@ -552,15 +579,21 @@ class Controller:
             h.reset()
 
     def save_state(self) -> None:
-        store.save(self.root + "state.json", {"ovr": self.override, "e": self.energy_mwh, "t": self.last_time})
+        st = {"ovr": self.override, "e": self.energy_mwh, "t": self.last_time}  # type: dict[str, object]
+        if self.lora is not None:
+            st["fc"] = self.lora.fcnt  # LoRa frame counter: continues above it after a restart
+        store.save(self.root + "state.json", st)
 
     def shutdown(self) -> None:
         self.save_state()
         self.journal.persist(True)
 
     async def uplink(self) -> None:
+        import mqtt
+
         beat = self.sup.register("uplink", 60000)
         c = self.client
+        assert c is not None
         while True:
             self.sup.beat(beat)
             if not c.connected or c.inflight() >= mqtt.MAX_INFLIGHT:
@@ -580,11 +613,12 @@ class Controller:
     async def _send_next(self) -> bool:
         """Publishes the next thing due; False when there was nothing to send."""
         c = self.client
+        assert c is not None
         j = self.journal
         if self.events:
             item = self.events[0]
             try:
-                payload = self._event_payload(item)
+                payload = codec.encode_event(self.stamped(item))
             except codec.CodecError as e:
                 print("event dropped:", e)
                 payload = b""
@@ -645,7 +679,7 @@ class Controller:
         self.cmd_beat = beat
         while True:
             self.sup.beat(beat)
-            if self.ota_job and self.client.connected:
+            if self.ota_job and self.link.connected and self.client is not None:
                 job = self.ota_job
                 self.ota_job = {}
                 await self._update(job)
@@ -679,6 +713,10 @@ class Controller:
         elif op == "config":
             want = cmd["cv"]
             cv = self.cv()
+            if self.lora is not None:
+                self.lora.config_command(cid, want)  # answered when the delta has arrived
+                return
+            assert self.client is not None
             if cv is None or cv < want:
                 # Subscribing again makes the broker send the retained config once more.
                 await self.client.subscribe(codec.lamp_topic(self.site, self.lamp, codec.KIND_CONFIG), 1)
@@ -705,7 +743,7 @@ class Controller:
             self.shutdown()
             self.hal.reset()
         elif op == "ota":
-            if self.ota is None:
+            if self.ota is None or self.client is None:  # no OTA over LoRa (protocol 10.5)
                 self.outcome(cid, "unsupported")
                 return
             self.outcome(cid, "running")
@@ -734,7 +772,7 @@ class Controller:
     async def _drain(self) -> None:
         """Gives queued events and unacknowledged publishes a few seconds to reach the broker."""
         for _ in range(50):
-            if not self.events and not self.client.inflight():
+            if not self.events and not self.link.inflight():
                 break
             await asyncio.sleep_ms(100)
 
@@ -759,10 +797,15 @@ class Controller:
         sup.spawn("hal", h.task())
         dim = sup.register("dimmer", 10000)
         sup.spawn("dimmer", self.dimmer.run(lambda: sup.beat(dim)))
-        mq = sup.register("mqtt", max(120, 3 * int(self.dev.get("keepalive", 60))) * 1000)
-        sup.spawn("mqtt", self.client.run(lambda: sup.beat(mq)))
+        if self.lora is not None:
+            lb = sup.register("lora", 120000)
+            sup.spawn("lora", self.lora.run(lambda: sup.beat(lb)))
+        else:
+            assert self.client is not None
+            mq = sup.register("mqtt", max(120, 3 * int(self.dev.get("keepalive", 60))) * 1000)
+            sup.spawn("mqtt", self.client.run(lambda: sup.beat(mq)))
+            sup.spawn("uplink", self.uplink())
         sup.spawn("control", self.control())
-        sup.spawn("uplink", self.uplink())
         sup.spawn("commands", self.commands())
         sup.spawn("network", self.network())
         await sup.run()
@@ -780,6 +823,10 @@ def _code_heap(dev: "dict[str, Any]") -> int:
     flash this is not heap at all, so the steady-state figure is reported with and without it."""
     if dev.get("ota_key"):
         import ota  # noqa: F401 - loaded now so that it counts as code, not data
+    if dev.get("bearer") == "lora":
+        import lorabearer  # noqa: F401 - likewise, with lorawire and airtime
+    else:
+        import mqtt  # noqa: F401
 
     gc.collect()
     return gc.mem_alloc()
@@ -791,6 +838,12 @@ def main_sim(root: str, slot: str) -> None:
     dev = _device(root)
     code = _code_heap(dev)
     h = hal_sim.HalSim(root, float(dev.get("lat", -4.55)), float(dev.get("lon", 136.88)), slot)
+    if dev.get("bearer") == "lora":
+        import lorabearer
+
+        lora = dev.get("lora", {})
+        h.radio = hal_sim.SimRadio(h, str(lora.get("medium", "127.0.0.1:1700")), dev["lamp"],
+                                   lorabearer.devaddr(dev))
     h.note("heap_code", code)
     ctl = Controller(h, dev, slot)
     print("terang firmware", version.VERSION, "slot", slot, "lamp", dev["lamp"], "safe" if ctl.safe else "")

@@ -31,6 +31,15 @@ M_MWH = const(4)
 M_WINDOW_MS = const(5)
 M_LEN = const(6)
 
+# LoraRadio.exchange reports into a caller's list at these indices.
+R_STATUS = const(0)  # one of RADIO_*
+R_AIRTIME_US = const(1)  # time on air of the uplink
+R_WAIT_MS = const(2)  # RADIO_BUSY: device ms until the air lets this transmitter send again
+R_LEN = const(3)
+RADIO_OK = const(0)
+RADIO_BUSY = const(1)  # refused: the transmitter's duty cycle is used up
+RADIO_FAIL = const(2)  # not sent (no radio, no medium, bad parameters)
+
 
 class Dimmer:
     """The driver's dimming input: PWM into a 0-10 V stage, or DALI."""
@@ -90,6 +99,19 @@ class Net:
         raise NotImplementedError
 
 
+class LoraRadio:
+    """A LoRa transceiver used as a class A end device (docs/lora.md): every exchange is one uplink,
+    then the two receive windows, RX1 on the uplink's channel and spreading factor 1 s after it ended
+    and RX2 on 921.4 MHz SF10 after 2 s. Frames are whole PHY payloads (LoRaWAN-shaped, lorawire.py);
+    the caller builds and parses them, keeps the duty cycle, and decides what to send."""
+
+    async def exchange(self, frame: bytes, freq: int, sf: int, out: "list[int]") -> "bytes | None":
+        """Sends `frame` as an uplink (payload CRC on, IQ normal) and listens in both windows (IQ
+        inverted). Fills out[R_*]; returns the first downlink heard, or None. Waits without blocking
+        the event loop."""
+        raise NotImplementedError
+
+
 class Slots:
     """A/B image slots. One runs; an update is written into the other, booted once on trial, and
     rolled back by the boot loader unless the new image marks itself valid."""
@@ -128,6 +150,8 @@ class Hal:
     rtc: Rtc
     net: Net
     slots: Slots
+    # The LoRa transceiver when device.json selects the LoRa bearer; None otherwise.
+    radio: "LoraRadio | None" = None
     # Where files live ("" or a directory ending in "/").
     root = ""
     # Accelerated time in the simulation; always 1 on hardware.

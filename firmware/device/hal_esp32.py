@@ -10,6 +10,10 @@
 #   ds3231   [sda, scl] of a battery-backed RTC chip (omit: internal RTC only, lost on power cut)
 #   modem    [uart id, tx, rx] of a 4G modem for PPP instead of Wi-Fi
 #   ota      "fs" (default: bundles in file-system slots) or "partition" (whole MicroPython images)
+#   lora     with device.json "bearer": "lora": {"chip": "sx1276" (TTGO LoRa32 pins below) or
+#            "sx1262" (Heltec V3: spi 1, sck 9, mosi 10, miso 11, cs 8, rst 12, busy 13), "spi",
+#            "sck", "mosi", "miso", "cs", "rst", "busy" (sx1262), "power" dBm, "tcxo" mV}
+#            A LoRa controller has no IP link: time comes from its RTC chip and the time command.
 #
 # Nothing here runs in the test suite (no ESP32 on the build machine): it is compiled by
 # mpy-cross and type-checked against micropython-esp32-stubs. docs/firmware.md lists what was
@@ -240,6 +244,46 @@ class PppNet(WifiNet):
         return False
 
 
+class NoNet(hal.Net):
+    """A controller whose only link is LoRa: no IP, no NTP."""
+
+    bearer = "lora"
+
+    async def up(self) -> bool:
+        return False
+
+    def ntp(self) -> int:
+        return -1
+
+
+LORA_BOARDS = {
+    "sx1276": {"spi": 1, "sck": 5, "mosi": 27, "miso": 19, "cs": 18, "rst": 14},
+    "sx1262": {"spi": 1, "sck": 9, "mosi": 10, "miso": 11, "cs": 8, "rst": 12, "busy": 13, "tcxo": 1800},
+}
+
+
+def lora_radio(wiring: "dict[str, Any]") -> hal.LoraRadio:
+    import lorachip
+
+    w: "dict[str, Any]" = dict(LORA_BOARDS.get(wiring.get("chip", "sx1276"), LORA_BOARDS["sx1276"]))
+    w.update(wiring)
+    spi = machine.SPI(w["spi"], baudrate=8000000, polarity=0, phase=0, sck=machine.Pin(w["sck"]),
+                      mosi=machine.Pin(w["mosi"]), miso=machine.Pin(w["miso"]))
+    cs = machine.Pin(w["cs"], machine.Pin.OUT, value=1)
+    rst = machine.Pin(w["rst"], machine.Pin.OUT, value=1) if "rst" in w else None
+    power = int(w.get("power", 14))
+    if w.get("chip") == "sx1262":
+        import sx126x
+
+        busy = machine.Pin(w["busy"], machine.Pin.IN)
+        chip: lorachip.Chip = sx126x.Sx126x(spi, cs, busy, rst, power, int(w.get("tcxo", 0)))
+    else:
+        import sx127x
+
+        chip = sx127x.Sx127x(spi, cs, rst, power)
+    return lorachip.ClassA(chip)
+
+
 class PartitionSlots(hal.Slots):
     """esp32.Partition OTA slots. ESP-IDF's boot loader rolls a new image back on the next reset
     unless it calls mark_app_valid_cancel_rollback(); the trial marker file records which image is
@@ -316,9 +360,12 @@ class HalEsp32(hal.Hal):
         )
         chip = Ds3231(b["ds3231"][0], b["ds3231"][1]) if "ds3231" in b else None
         self.rtc = Esp32Rtc(chip)
-        if "modem" in b:
+        if dev.get("bearer") == "lora":
+            self.net: hal.Net = NoNet()
+            self.radio = lora_radio(b.get("lora", {}))
+        elif "modem" in b:
             m = b["modem"]
-            self.net: hal.Net = PppNet(m[0], m[1], m[2], dev.get("apn", "internet"))
+            self.net = PppNet(m[0], m[1], m[2], dev.get("apn", "internet"))
         else:
             self.net = WifiNet(dev.get("wifi_ssid", ""), dev.get("wifi_password", ""))
         # File-system slots by default (stock MicroPython plus a bundle, as terang flash installs);

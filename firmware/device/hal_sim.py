@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # mypy reads this; it never runs
 
 RESET_EXIT = 3
 _WDT_POLL_MS = 100
+_RX_POLL_MS = 5
+_MEDIUM_RETRY_MS = 10000  # real ms between attempts to register with an absent medium
 
 
 def _host_ms() -> int:
@@ -174,6 +176,74 @@ class SimNet(hal.Net):
         if not self._sim.control.get("ntp", True) or not self._sim.control.get("net", True):
             return -1
         return self._sim.world()
+
+
+class SimRadio(hal.LoraRadio):
+    """The simulated LoRa medium (docs/lora.md) through lorawire.UdpRadio. The receive windows are
+    in medium time and waited for in real time with asyncio sleeps, so the controller's other tasks
+    run while the radio listens, as they would beside a real transceiver's interrupt."""
+
+    def __init__(self, sim: "HalSim", medium: str, name: str, tx_id: int) -> None:
+        host, _, port = medium.rpartition(":")
+        self._sim = sim
+        self._host = host or "127.0.0.1"
+        self._port = int(port)
+        self._name = name
+        self._tx_id = tx_id
+        self._udp: "Any" = None
+        self._retry_at = time.ticks_ms()
+
+    def _radio(self) -> "Any":
+        if self._udp is None and time.ticks_diff(time.ticks_ms(), self._retry_at) >= 0:
+            import lorawire
+
+            try:
+                # HELLO and clock sync; a medium that is not there yet is like air nobody listens to.
+                self._udp = lorawire.UdpRadio(self._host, self._port, lorawire.ROLE_NODE, self._name)
+            except OSError:
+                # Registering waits for an answer, blocking the event loop: not again for a while.
+                self._retry_at = time.ticks_add(time.ticks_ms(), _MEDIUM_RETRY_MS)
+        return self._udp
+
+    async def exchange(self, frame: bytes, freq: int, sf: int, out: "list[int]") -> "bytes | None":
+        import airtime
+        import lorawire
+
+        out[hal.R_STATUS] = hal.RADIO_FAIL
+        out[hal.R_AIRTIME_US] = 0
+        out[hal.R_WAIT_MS] = 0
+        r = self._radio()
+        if r is None:
+            return None
+        try:
+            res = r.transmit(frame, freq, sf, tx_id=self._tx_id)
+        except OSError:
+            r.close()
+            self._udp = None  # register again next time: the medium may have restarted
+            return None
+        if res.status == lorawire.TX_DUTY_CYCLE:
+            out[hal.R_STATUS] = hal.RADIO_BUSY
+            out[hal.R_WAIT_MS] = int(r.wall_delay(res.next_free_us) * 1000 * self._sim.speed) + 1
+            return None
+        if not res.ok:
+            return None
+        out[hal.R_STATUS] = hal.RADIO_OK
+        out[hal.R_AIRTIME_US] = res.airtime_us
+        end = res.end_us
+        # Nothing can arrive before RX1 opens: sleep till then, then look every few milliseconds.
+        first = r.wall_delay(end + int(1000000 * airtime.RECEIVE_DELAY1_S) - lorawire.WINDOW_TOLERANCE_US)
+        if first > 0:
+            await asyncio.sleep_ms(int(first * 1000))
+        close_at = lorawire.class_a_close_us(end)
+        while r.wall_delay(close_at) > 0:
+            rx = r.poll()
+            if rx is None:
+                await asyncio.sleep_ms(_RX_POLL_MS)
+                continue
+            down = lorawire.class_a_match(rx, end, freq, sf, self._tx_id)
+            if down is not None:
+                return down
+        return None
 
 
 class HalSim(hal.Hal):

@@ -2,7 +2,8 @@
 
 Signature check and hashing (docs/ota.md), journal write and boot-scan cost, device-side encoding,
 code size, and the steady-state heap of the running firmware (budget 40 KB beyond module code,
-DESIGN.md section 4), measured on a simulated lamp against a private Mosquitto.
+DESIGN.md section 4), measured on simulated lamps against a private Mosquitto: one on MQTT, one on
+LoRa through the simulated medium and a gateway process.
 """
 
 from __future__ import annotations
@@ -108,46 +109,72 @@ print(json.dumps([a, b, len(codec.encode_reading(r)), len(codec.encode_readings(
 
 
 def steady_state(tmp: Path, seconds: float = 15.0) -> dict[str, Figure]:
-
+    """Two lamps from the sim bundle at once, against a private Mosquitto: one on MQTT, one on LoRa
+    through the simulated medium and a ``terang gateway`` process."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
     from firmware.device import codec
     from firmware.tools.build import build
     from firmware.tools.simrun import DeviceConfig, SimLamp, prepare
+    from gateway.medium import MediumSettings, MediumThread
+    from gateway.process import GatewayProcess
     from server.embedded.broker import MosquittoBroker
 
     b = build(tmp / "build", "0.1.0", "sim")
     broker = MosquittoBroker(tmp / "broker").start()
+    medium = MediumThread(MediumSettings(speed=20)).start()
     out: dict[str, Figure] = {
         "bundle (sim target)": (b.bundle_bytes, "bytes"),
         "compiled code, esp32 target": (sum(m.mpy_bytes for m in build(tmp / "esp", "0.1.0", "esp32").modules),
                                         "bytes of .mpy"),
     }
+    status: dict[str, dict[str, Any]] = {}
+    gw = GatewayProcess("benchgw", "bench", broker.url, ("127.0.0.1", medium.port), tmp / "gateway")
     try:
+        gw.start()
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-cfg")
         pub.connect("127.0.0.1", broker.port)
         pub.loop_start()
         cfg = {"cv": 1, "loc": [-4.55, 136.88], "tz": 540, "prof": [[[1, 0, 100, 0], [2, 0, 0, 0]]],
                "def": 100, "fb": 3600, "ri": 10}
-        pub.publish(codec.lamp_topic("bench", "L1", codec.KIND_CONFIG), codec.encode_config(cfg), qos=1,
-                    retain=True).wait_for_publish(10)
-        state = tmp / "lamp"
-        prepare(state, DeviceConfig(lamp="L1", site="bench", broker=broker.url, extra={"heap_ms": 1000}),
-                control={"speed": 20, "t0": int(time.time()) - 86400, "anchor": time.time()})
-        lamp = SimLamp(state, b.mpy_dir).start()
+        for lamp in ("L1", "R1"):
+            pub.publish(codec.lamp_topic("bench", lamp, codec.KIND_CONFIG), codec.encode_config(cfg), qos=1,
+                        retain=True).wait_for_publish(10)
+        now = time.time()
+        # The LoRa lamp's world stays behind real time: the gateway dates 11-byte frames by its clock.
+        lamps = {
+            "mqtt": ("L1", {}, now - 86400),
+            "lora": ("R1", {"bearer": "lora", "lora": {"medium": f"127.0.0.1:{medium.port}", "sf": 7}}, now - 2400),
+        }
+        running: list[tuple[str, SimLamp]] = []
+        for kind, (lamp_id, extra, world) in lamps.items():
+            state = tmp / lamp_id
+            prepare(state, DeviceConfig(lamp=lamp_id, site="bench", broker=broker.url,
+                                        extra={"heap_ms": 1000, **extra}),
+                    control={"speed": 20, "t0": int(world), "anchor": now})
+            running.append((kind, SimLamp(state, b.mpy_dir).start()))
         time.sleep(seconds)
-        st = lamp.status()
-        lamp.stop()
+        for kind, sim in running:
+            status[kind] = sim.status()
+            sim.stop()
         pub.loop_stop()
         pub.disconnect()
     finally:
+        gw.stop()
+        medium.stop()
         broker.stop()
-    heap, code = int(st.get("heap", 0)), int(st.get("heap_code", 0))
-    out["heap after gc, steady state"] = (heap, "bytes (unix port, 64-bit)")
-    out["  of which module code"] = (code, "bytes")
-    out["  of which data (budget 40 KB)"] = (heap - code, "bytes")
-    out["readings sent in the run"] = (int(st.get("next_seq", 1)) - 1, f"in {seconds:.0f} s at speed 20")
+    for kind, label in (("mqtt", "MQTT"), ("lora", "LoRa")):
+        st = status.get(kind, {})
+        heap, code = int(st.get("heap", 0)), int(st.get("heap_code", 0))
+        out[f"{label} lamp: heap after gc, steady state"] = (heap, "bytes (unix port, 64-bit)")
+        out[f"  of which module code ({label})"] = (code, "bytes")
+        out[f"  of which data ({label}, budget 40 KB)"] = (heap - code, "bytes")
+        out[f"  readings taken ({label})"] = (int(st.get("next_seq", 1)) - 1, f"in {seconds:.0f} s at speed 20")
+        if kind == "lora":
+            out["  LoRa uplinks / downlinks / refused by the air"] = (
+                f"{st.get('lora_up', 0)} / {st.get('lora_down', 0)} / {st.get('lora_refused', 0)}",
+                f"journal pending {st.get('jp', '?')}, watermark {st.get('wm', '?')}")
     return out
 
 

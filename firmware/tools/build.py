@@ -18,7 +18,7 @@ from firmware.device import bundle
 DEVICE_DIR = Path(__file__).resolve().parent.parent / "device"
 TARGETS = ("esp32", "sim")
 _ONLY_SIM = {"hal_sim", "elecmodel", "simboot"}
-_ONLY_ESP32 = {"hal_esp32", "atm90e26", "dali", "main"}
+_ONLY_ESP32 = {"hal_esp32", "atm90e26", "dali", "main", "lorachip", "sx127x", "sx126x"}
 # Never in a bundle: main.py is copied to the root as source (it selects the bundle to run).
 _NOT_BUNDLED = {"main"}
 

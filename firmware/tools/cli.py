@@ -105,7 +105,13 @@ def provision_cmd(
     ca: Annotated[Path | None, typer.Option(help="CA certificate (PEM) of an mqtts:// broker.")] = None,
     api: Annotated[str | None, typer.Option(help="Server URL; registers the lamp there.")] = None,
     token: Annotated[str | None, typer.Option(help="API token for --api.", envvar="TERANG_TOKEN")] = None,
-    radio: Annotated[str, typer.Option(help="wifi, 4g or lora (for the server's registry).")] = "wifi",
+    radio: Annotated[str, typer.Option(help="wifi, 4g or lora: the bearer, and the radio in the server's registry.")]
+    = "wifi",
+    lora_sf: Annotated[int, typer.Option(help="LoRa spreading factor 7..10 (with --radio lora).")] = 10,
+    lora_devaddr: Annotated[str | None, typer.Option(help="LoRa DevAddr, 8 hex digits [default: from the lamp id].")]
+    = None,
+    lora_no_hello: Annotated[bool, typer.Option("--lora-no-hello",
+                                                help="The gateway is given the DevAddr: no HELLO frame.")] = False,
     issue_credentials: Annotated[bool, typer.Option(
         "--issue-credentials", help="With --api: get the lamp's own MQTT account from the server and put it "
         "in the broker URL (then run `terang broker config --reload` on the broker host).")] = False,
@@ -120,6 +126,7 @@ def provision_cmd(
             wifi_ssid=wifi_ssid, wifi_password=wifi_password, apn=apn, cal_v=cal_v, cal_i=cal_i, cal_p=cal_p,
             ota_key=ota_key_file.read_text().strip() if ota_key_file else None,
             ca_pem=ca.read_text() if ca else None,
+            lora={"sf": lora_sf, "devaddr": lora_devaddr, "hello": not lora_no_hello} if radio == "lora" else None,
         )
         if issue_credentials and not api:
             raise ProvisionError("--issue-credentials needs --api (and a technician's --token)")
@@ -150,6 +157,9 @@ def run_sim_cmd(
     image: Annotated[Path | None, typer.Option(help="Factory image dir (default: the source tree).")] = None,
     ota_key_file: Annotated[Path | None, typer.Option(help="Fleet public key, enables OTA.")] = None,
     heap: Annotated[str | None, typer.Option(help="MicroPython heap size, e.g. 256K.")] = None,
+    lora_medium: Annotated[str | None, typer.Option(
+        help="host:port of a simulated LoRa medium (terang lora medium): the lamp talks LoRa, not MQTT.")] = None,
+    lora_sf: Annotated[int, typer.Option(help="LoRa spreading factor 7..10 (with --lora-medium).")] = 10,
 ) -> None:
     """Run the real firmware under the MicroPython unix port with the simulation HAL (Ctrl-C stops)."""
     import sys
@@ -162,7 +172,8 @@ def run_sim_cmd(
     state = state_dir or Path(tempfile.mkdtemp(prefix=f"terang-sim-{lamp_id}-"))
     try:
         cfg = make_config(lamp=lamp_id, site=site, broker=mqtt, lat=lat, lon=lon,
-                          ota_key=ota_key_file.read_text().strip() if ota_key_file else None)
+                          ota_key=ota_key_file.read_text().strip() if ota_key_file else None,
+                          lora={"medium": lora_medium, "sf": lora_sf} if lora_medium else None)
         control = None if (state / "sim" / "control.json").exists() and speed == 1 else {"speed": speed}
         prepare(state, cfg, control=control)
         lamp = SimLamp(state, image or DEVICE_DIR, heap=heap, console=sys.stdout)

@@ -47,6 +47,7 @@ def make_config(
     ota_key: str | None = None,
     board: dict[str, Any] | None = None,
     ca_pem: str | None = None,
+    lora: dict[str, Any] | None = None,
 ) -> DeviceConfig:
     """Validates everything a technician types before it reaches a pole."""
     for what, value in (("lamp id", lamp), ("site id", site)):
@@ -74,12 +75,37 @@ def make_config(
             raise ProvisionError("OTA key must be the fleet modulus in hex (terang firmware keygen)") from exc
         if n.bit_length() < 2048:
             raise ProvisionError("OTA key must be at least 2048 bits")
+    extra: dict[str, Any] = {}
+    if lora is not None:
+        extra = {"bearer": "lora", "lora": check_lora(lora)}
     return DeviceConfig(
         lamp=lamp, site=site, broker=broker, lat=lat, lon=lon, tz=tz_min, rated_w=rated_w,
         wifi_ssid=wifi_ssid, wifi_password=wifi_password, apn=apn,
         cal={"v": cal_v, "i": cal_i, "p": cal_p}, ota_key=ota_key.lower() if ota_key else None,
-        board=board, ca=ca_pem,
+        board=board, ca=ca_pem, extra=extra,
     )
+
+
+def check_lora(lora: dict[str, Any]) -> dict[str, Any]:
+    """The device.json "lora" object (firmware/device/lorabearer.py), checked: a lamp that cannot
+    be heard is found on the pole, not at the desk."""
+    out = {k: v for k, v in lora.items() if v is not None}
+    sf = out.get("sf", 10)
+    if not isinstance(sf, int) or not 7 <= sf <= 10:
+        raise ProvisionError("LoRa spreading factor must be 7..10 (SF11/SF12 break the 400 ms dwell limit)")
+    devaddr = out.get("devaddr")
+    if devaddr is not None:
+        try:
+            value = int(str(devaddr), 16)
+        except ValueError:
+            raise ProvisionError("LoRa DevAddr must be 8 hex digits, e.g. 26011f01") from None
+        if not 0 < value <= 0xFFFFFFFF or len(str(devaddr)) != 8:
+            raise ProvisionError("LoRa DevAddr must be 8 hex digits, e.g. 26011f01")
+        out["devaddr"] = str(devaddr).lower()
+    medium = out.get("medium")
+    if medium is not None and not str(medium).rpartition(":")[2].isdigit():
+        raise ProvisionError("LoRa medium must be host:port (the simulated radio medium)")
+    return out
 
 
 def register(api_url: str, cfg: DeviceConfig, *, radio: str = "wifi", report_interval_s: int = 300,

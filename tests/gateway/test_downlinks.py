@@ -128,6 +128,21 @@ def test_expired_command_is_dropped_and_reported_to_the_server(lora_gateway, gw_
     node.radio.close()
 
 
+def test_a_command_for_a_lamp_the_gateway_never_heard_expires_without_an_outcome(
+        lora_gateway, gw_site, central_broker, register_lamps, database_url):
+    # Several gateways serve one site and each takes every lamp's commands: only the one that serves
+    # the lamp may speak for it.
+    gw, _medium = lora_gateway
+    (lamp,) = register_lamps(1, radio="lora")
+    central_publish(central_broker.url, codec.lamp_topic(gw_site, lamp, codec.KIND_CMD), cmd(5252, exp_in=1))
+    wait_for(lambda: gw.call(gw.gateway.downlinks.depth) == 1, timeout=10, what="command queued")
+    time.sleep(1.5)
+    gw.call(lambda: gw.gateway.downlinks.expire(time.time()))
+    assert counters(gw).get("downlink_expired") == 1
+    time.sleep(3)  # what the gateway queues reaches the server within a fraction of this
+    assert outcome_events(database_url, lamp) == []
+
+
 def test_command_lora_cannot_carry_is_reported_unsupported(lora_gateway, gw_site, central_broker,
                                                           register_lamps, database_url):
     gw, medium = lora_gateway

@@ -61,9 +61,10 @@ def test_reading_the_server_already_has_is_not_queued(outbox):
     assert (result.stored, result.duplicates) == (1, 2)
 
 
-def test_held_watermark_starts_below_the_first_reading_heard(outbox):
-    outbox.put([reading("L1", 40)])
-    assert outbox.marks("L1").held_wm == 40
+def test_held_watermark_of_a_new_lamp_waits_for_its_earlier_readings_like_the_server(outbox):
+    outbox.put([reading("L1", 4)])
+    assert outbox.marks("L1").held_wm == 0
+    assert outbox.missing_above_held("L1") == [[1, 3]]
 
 
 def test_held_watermark_starts_at_the_server_watermark_when_known(outbox):
