@@ -106,7 +106,7 @@ def lora_medium(
     """Run the simulated LoRa medium (datagrams in docs/lora.md) until Ctrl-C."""
     import asyncio
 
-    from gateway.airtime import DWELL_LIMIT_S
+    from firmware.device.airtime import DWELL_LIMIT_S
     from gateway.medium import MediumSettings, serve
 
     settings = MediumSettings(speed=speed, duty_cycle=duty_cycle, loss=loss, seed=seed,

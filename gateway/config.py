@@ -13,8 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from firmware.device import brokerurl
-from gateway import airtime
+from firmware.device import airtime, brokerurl
 
 _ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 

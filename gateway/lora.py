@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from gateway import airtime, lorawire, protocol
+from firmware.device import airtime, lorawire
+from gateway import protocol
 from gateway.config import GatewayConfig
 from gateway.downlinks import DownlinkQueue
 from gateway.outbox import Downlink, Item, Outbox

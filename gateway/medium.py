@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from gateway import airtime, lorawire
+from firmware.device import airtime, lorawire
 
 # A radio that has neither said HELLO nor transmitted for this long is forgotten.
 LISTENER_TTL_S = 60.0

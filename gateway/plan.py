@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gateway import airtime
+from firmware.device import airtime
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from firmware.device import codec
+from firmware.device import airtime, codec, lorawire
 from firmware.device.version import VERSION
-from gateway import airtime, lorawire
 from simulator.fleet import Fleet
 from simulator.journal import Journal, Reading
 from simulator.lora_gateways import LoraGateways

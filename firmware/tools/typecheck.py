@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
@@ -63,15 +62,8 @@ def copy_stubs(dest: Path) -> list[str]:
     return sorted(modules)
 
 
-def shared_modules(device_dir: Path = DEVICE_DIR) -> list[str]:
-    """Device modules that are links to another part's MicroPython-compatible code (the gateway's
-    LoRa wire and airtime): the main mypy run checks them where they live, with that part's imports."""
-    return sorted(p.stem for p in device_dir.glob("*.py") if p.is_symlink())
-
-
-def mypy_config(stub_modules: list[str], shared: Sequence[str] = ()) -> str:
+def mypy_config(stub_modules: list[str]) -> str:
     patterns = ",".join(sorted(set(stub_modules) | {f"{m}.*" for m in stub_modules}))
-    lines = [f"[mypy-{','.join(shared)}]", "ignore_errors = True", ""] if shared else []
     return "\n".join(
         [
             "[mypy]",
@@ -83,7 +75,6 @@ def mypy_config(stub_modules: list[str], shared: Sequence[str] = ()) -> str:
             f"[mypy-{patterns}]",
             "ignore_errors = True",
             "",
-            *lines,
         ]
     )
 
@@ -109,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             print("device modules shadow MicroPython stub modules:", ", ".join(overlap))
             return 2
         config = Path(tmp) / "mypy.ini"
-        config.write_text(mypy_config(stub_modules, shared_modules(device_dir)), encoding="utf-8")
+        config.write_text(mypy_config(stub_modules), encoding="utf-8")
         env = dict(os.environ, MYPYPATH=os.pathsep.join([str(device_dir), str(stubs)]))
         cache = CACHE_DIR if device_dir == DEVICE_DIR else Path(tmp) / "cache"
         cmd = [sys.executable, "-m", "mypy", "--config-file", str(config), "--cache-dir", str(cache)]

@@ -25,8 +25,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.device import brokerurl, codec
-from gateway import airtime, lorawire
+from firmware.device import airtime, brokerurl, codec, lorawire
 from gateway.config import GatewayConfig, parse_config
 from gateway.lora import LoraLink
 from gateway.service import Gateway

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import airtime
+from firmware.device import airtime
 
 # The Things Network airtime calculator (LoRaWAN, 125 kHz, CR 4/5, 8-symbol preamble, explicit header,
 # CRC on) for an 11-byte application payload; its figures include the 13 bytes of LoRaWAN framing.

@@ -12,8 +12,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.device import brokerurl, codec
-from gateway import lorawire
+from firmware.device import brokerurl, codec, lorawire
 from gateway.medium import MediumSettings, MediumThread
 from tests.gateway.support import GatewayThread, LoraLamp, gateway_config, lora_channel
 from tests.support.mqtt import wait_for

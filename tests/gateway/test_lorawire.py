@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from firmware.device import airtime, lorawire
 from firmware.tools.micropython import run as run_micropython
-from gateway import airtime, lorawire
 from gateway.medium import MediumSettings, MediumThread
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_lamp_on_micropython_transmits_and_hears_its_rx1_downlink():
         t = threading.Thread(target=gateway, daemon=True)
         t.start()
         out = run_micropython(
-            "from gateway import lorawire as w\n"
+            "from firmware.device import lorawire as w\n"
             "import binascii\n"
             f"r = w.UdpRadio('127.0.0.1', {medium.port}, w.ROLE_NODE, 'mp')\n"
             "f = w.build_phy(w.MTYPE_CONFIRMED_UP, 0x0A0B0C0D, 1, w.FPORT_CODEC, b'hello')\n"

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway import airtime, lorawire
-from gateway.lorawire import UdpRadio
+from firmware.device import airtime, lorawire
+from firmware.device.lorawire import UdpRadio
 from gateway.medium import MediumSettings, MediumThread
 
 CH0, CH1 = airtime.AS923_2_CHANNELS[:2]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gateway import airtime
+from firmware.device import airtime
 from gateway.plan import PlanInput, max_lamps, plan
 
 

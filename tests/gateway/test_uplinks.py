@@ -12,8 +12,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.device import brokerurl, codec
-from gateway import lorawire
+from firmware.device import brokerurl, codec, lorawire
 from gateway.medium import MediumSettings, MediumThread
 from tests.gateway.support import Backhaul, GatewayThread, LocalLamps, LoraLamp, gateway_config, lora_channel
 from tests.gateway.test_zero_loss import gateway_state, start_gateway_process, write_toml

@@ -20,8 +20,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.device import brokerurl, codec
-from gateway import lorawire
+from firmware.device import brokerurl, codec, lorawire
 from gateway.medium import MediumSettings, MediumThread
 from tests.gateway.support import (
     Backhaul,
