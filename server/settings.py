@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     # An emergency "all on" given no end lasts this long.
     emergency_default_s: int = Field(default=12 * 3600, ge=60, le=30 * 86_400)
 
+    # --- Faults and alerts (issue 6) ---------------------------------------------------------
+    # The fault engine handles the sites in ``ingest_sites`` (all when empty), one tick per interval.
+    faults_enabled: bool = True
+    faults_interval_s: float = Field(default=60.0, gt=0)
+    # Thresholds per lamp type, bearer intervals and alert timings (TOML, docs/faults.md); None: defaults.
+    faults_config_file: Path | None = None
+
     # --- Security and access (issue 7) -------------------------------------------------------
     # Lifetime of the token a password login returns.
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
