@@ -11,6 +11,7 @@ a monotonic energy counter integrated between readings, and the controller's tem
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,11 @@ class Sample:
     pf: Floats
     e: Floats  # Wh, cumulative
     t: Floats  # deg C
+
+
+# Changes what flows before current, heat and energy are derived from it (simulator/faults.py): called
+# with the lamps, their times, their dim levels and the sample holding p, v and pf.
+Adjust = Callable[[npt.NDArray[np.intp], Floats, npt.NDArray[np.int64], Sample], None]
 
 
 class ElectricalModel:
@@ -100,7 +106,9 @@ class ElectricalModel:
         volts: Floats = at_cabinet * along_feeder
         return volts
 
-    def step(self, lamps: npt.NDArray[np.intp], ts: Floats, dim: npt.NDArray[np.int64]) -> Sample:
+    def step(
+        self, lamps: npt.NDArray[np.intp], ts: Floats, dim: npt.NDArray[np.int64], adjust: Adjust | None = None
+    ) -> Sample:
         """One reading for each of ``lamps`` (no repeats) at times ``ts``; advances energy counters."""
         lamps = np.asarray(lamps, dtype=np.intp)
         ts = np.asarray(ts, dtype=np.float64)
@@ -109,7 +117,13 @@ class ElectricalModel:
         p = self.power(lamps, dim) * (1.0 + noise.normal(0.0, 0.003, n))
         pf = np.clip(self.power_factor(lamps, dim) + noise.normal(0.0, 0.004, n), 0.05, 1.0)
         v = self.voltage(lamps, ts, dim) + noise.normal(0.0, 0.4, n)
-        i = p / (v * pf)
+        if adjust is not None:
+            s = Sample(p=p, v=v, i=p, pf=pf, e=p, t=p)
+            adjust(lamps, ts, dim, s)
+            p, v, pf = s.p, s.v, s.pf
+        # A relay stuck open lets nothing through: no power, no current.
+        apparent = v * pf
+        i = np.divide(p, apparent, out=np.zeros(n), where=apparent > 0)
 
         hour = local_hour(ts)
         ambient = 27.0 + 4.5 * np.cos(2 * math.pi * (hour - 14.0) / 24.0)

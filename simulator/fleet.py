@@ -6,12 +6,13 @@ It turns "these lamps report at these times" into protocol readings: tuples in t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from simulator.electrical import ElectricalModel
+from simulator.electrical import Adjust, ElectricalModel
 from simulator.schedule import AllNightFullOn, DimSource
 from simulator.topology import Topology
 
@@ -27,6 +28,53 @@ def _flag(name: str) -> int:
     from firmware.device import codec
 
     return int(getattr(codec, name))
+
+
+@dataclass
+class Block:
+    """Readings of several lamps (one each) as columns, before rounding to the meter's resolution."""
+
+    lamps: npt.NDArray[np.intp]
+    seq: npt.NDArray[np.int64]
+    ts: npt.NDArray[np.int64]
+    p: npt.NDArray[np.float64]
+    v: npt.NDArray[np.float64]
+    i: npt.NDArray[np.float64]
+    pf: npt.NDArray[np.float64]
+    e: npt.NDArray[np.float64]
+    dim: npt.NDArray[np.int64]
+    t: npt.NDArray[np.float64]
+    f: npt.NDArray[np.int64]
+    cv: list[int | None] | None = None  # None: no config version for any of them
+
+    def __len__(self) -> int:
+        return int(self.lamps.size)
+
+    def take(self, rows: npt.NDArray[Any]) -> Block:
+        """The readings at ``rows`` (indices or a boolean mask)."""
+        cv = None if self.cv is None else [self.cv[k] for k in np.arange(len(self))[rows].tolist()]
+        return Block(self.lamps[rows], self.seq[rows], self.ts[rows], self.p[rows], self.v[rows], self.i[rows],
+                     self.pf[rows], self.e[rows], self.dim[rows], self.t[rows], self.f[rows], cv)
+
+    def tuples(self) -> list[Reading]:
+        """Protocol reading tuples, rounded to the meter's resolution (the codec quantises again)."""
+        cv = self.cv if self.cv is not None else [None] * len(self)
+        return list(
+            zip(
+                self.seq.tolist(),
+                self.ts.tolist(),
+                np.round(self.p, 1).tolist(),
+                np.round(self.v, 1).tolist(),
+                np.round(self.i, 3).tolist(),
+                np.round(self.pf, 2).tolist(),
+                np.round(self.e, 1).tolist(),
+                self.dim.tolist(),
+                np.round(self.t, 1).tolist(),
+                self.f.tolist(),
+                cv,
+                strict=True,
+            )
+        )
 
 
 class Fleet:
@@ -52,35 +100,24 @@ class Fleet:
 
     def readings(self, lamps: npt.NDArray[np.intp], ts: npt.NDArray[np.int64]) -> list[Reading]:
         """One reading per lamp in ``lamps`` (no repeats) at Unix seconds ``ts``; takes the next seq of each."""
+        return self.sample(lamps, ts).tuples()
+
+    def sample(
+        self, lamps: npt.NDArray[np.intp], ts: npt.NDArray[np.int64], adjust: Adjust | None = None
+    ) -> Block:
+        """Like ``readings`` but as columns; ``adjust`` may change what flows (injected faults)."""
         lamps = np.asarray(lamps, dtype=np.intp)
         ts = np.asarray(ts, dtype=np.int64)
         tsf = ts.astype(np.float64)
         dim = self.schedule.levels(lamps, tsf)
-        s = self.model.step(lamps, tsf, dim)
+        s = self.model.step(lamps, tsf, dim, adjust)
         seq = self.next_seq[lamps]
         self.next_seq[lamps] = seq + 1
         flags = np.where(s.v < UNDER_VOLTAGE_V, self._under, 0) | np.where(s.v > OVER_VOLTAGE_V, self._over, 0)
-        n = lamps.size
         # A schedule that follows pushed configs tells which version each lamp runs.
         versions = getattr(self.schedule, "versions", None)
-        cv = versions(lamps) if versions is not None else [None] * n
-        # Rounded to the meter's resolution; the codec quantises again to the wire's.
-        return list(
-            zip(
-                seq.tolist(),
-                ts.tolist(),
-                np.round(s.p, 1).tolist(),
-                np.round(s.v, 1).tolist(),
-                np.round(s.i, 3).tolist(),
-                np.round(s.pf, 2).tolist(),
-                np.round(s.e, 1).tolist(),
-                dim.tolist(),
-                np.round(s.t, 1).tolist(),
-                flags.astype(np.int64).tolist(),
-                cv,
-                strict=True,
-            )
-        )
+        cv = versions(lamps) if versions is not None else None
+        return Block(lamps, seq, ts, s.p, s.v, s.i, s.pf, s.e, dim, s.t, flags.astype(np.int64), cv)
 
     def series(
         self, count: int, *, start_ts: float, interval_s: float, lamps: npt.NDArray[np.intp] | None = None
