@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -73,8 +74,18 @@ class FlushResult:
 class Writer:
     """Owns one connection; creates its staging table and the partitions it needs."""
 
-    def __init__(self, conn: psycopg.AsyncConnection, *, mode: str, worker_id: str, payload_cap: int) -> None:
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection,
+        *,
+        mode: str,
+        worker_id: str,
+        payload_cap: int,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.conn = conn
+        # Receive time stamped on readings and lamp status; the fault evaluation runs it on simulated time.
+        self.clock = clock or _utcnow
         self.mode = mode
         self.worker_id = worker_id
         self.payload_cap = payload_cap
@@ -128,7 +139,7 @@ class Writer:
             return await self._write(batch, fast_path=False)
 
     async def _write(self, batch: Batch, *, fast_path: bool) -> FlushResult:
-        now = datetime.now(UTC)
+        now = self.clock()
         result = FlushResult()
         # A drop event settles a range of seqs the device lost for good (docs/protocol.md section 5).
         drops: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -308,6 +319,10 @@ class Writer:
             " SET value = ingest_counters.value + EXCLUDED.value, updated_at = now()",
             items,
         )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _pg_array(values: list[int]) -> str:
