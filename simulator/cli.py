@@ -1,4 +1,4 @@
-"""Sub-commands contributed to ``terang``: ``simulate`` and ``demo``."""
+"""Sub-commands contributed to ``terang``: ``simulate``, ``demo`` and ``eval faults``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ def register(app: typer.Typer) -> None:
     """Adds this part's commands to the root ``terang`` app."""
     app.command("simulate")(simulate)
     app.command("demo")(demo)
+    evaluate = typer.Typer(help="Evaluations against simulated ground truth.", no_args_is_help=True)
+    evaluate.command("faults")(eval_faults)
+    app.add_typer(evaluate, name="eval")
 
 
 def simulate(
@@ -192,3 +195,77 @@ def _run_with_progress(config: Any, console: Any = None, note: Any = None) -> No
         if live.is_started:
             live.stop()
     console.print(summary_table(summary))
+
+
+def eval_faults(
+    scenario: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Scenario file (TOML), e.g. "
+                                           "tests/scenarios/mixed.toml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
+    report_dir: Annotated[Path, typer.Option(help="Where the JSON report and the ground truth go.")] = Path("reports"),
+    check: Annotated[bool, typer.Option(help="Exit with status 1 when the scenario's bar is missed.")] = False,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="TERANG_DATABASE_URL",
+                                 help="PostgreSQL server to create the run's own database on "
+                                      "[default: the embedded one in the data directory].")
+    ] = None,
+    faults_config: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Fault thresholds (TOML) for the engine "
+                                                                   "[default: the engine's defaults].")
+    ] = None,
+    keep_db: Annotated[bool, typer.Option(help="Keep the run's database afterwards (to look at the alerts).")] = False,
+) -> None:
+    """Inject faults and noise into a simulated fleet, run the fault engine on simulated time, score its alerts."""
+    import orjson
+    from rich.console import Console
+    from rich.live import Live
+
+    from simulator.fault_eval import EvalError, EvalProgress, run
+    from simulator.fault_report import progress_view, report, table
+    from simulator.scenario import ScenarioError, load
+
+    out = Console()
+    err = Console(stderr=True)
+    try:
+        spec = load(scenario)
+    except ScenarioError as exc:
+        err.print(f"[red]bad scenario:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    server_url = database_url or _embedded_postgres()
+    live = Live(console=err, refresh_per_second=4, transient=True)
+
+    def on_progress(p: EvalProgress) -> None:
+        if not live.is_started:
+            live.start()
+        live.update(progress_view(p))
+
+    truth = report_dir / f"fault-eval-{spec.name}-truth.json"
+    try:
+        result = run(spec, server_url, faults_config=faults_config, keep_database=keep_db, truth_path=truth,
+                     on_progress=on_progress)
+    except (EvalError, ScenarioError) as exc:
+        err.print(f"[red]evaluation failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        if live.is_started:
+            live.stop()
+    body = report(result)
+    body["ground_truth"] = str(truth)
+    path = report_dir / f"fault-eval-{spec.name}.json"
+    path.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    if as_json:
+        out.print_json(orjson.dumps(body).decode())
+    else:
+        out.print(table(result))
+        for miss in result.bar.misses:
+            out.print(f"[red]✗[/red] {miss}")
+        out.print(f"[dim]report {path}, ground truth {truth}[/dim]")
+    if check and not result.bar.passed:
+        raise typer.Exit(1)
+
+
+def _embedded_postgres() -> str:
+    """The embedded PostgreSQL the rest of the CLI uses (server.services), started if needed."""
+    from server.embedded.postgres import start_embedded_postgres
+    from server.settings import Settings
+
+    return start_embedded_postgres(Settings().data_dir / "pgdata")

@@ -27,7 +27,7 @@ def topology() -> Any:
 
 def wifi_lamps_of(cabinet_id: str) -> list[str]:
     topo = topology()
-    c = [k for k, cab in enumerate(topo.cabinets) if cab.id == cabinet_id][0]
+    c = next(k for k, cab in enumerate(topo.cabinets) if cab.id == cabinet_id)
     return [i for i, cab, r in zip(topo.lamps.ids, topo.lamps.cabinet, topo.lamps.radio, strict=True)
             if cab == c and r == WIFI]
 

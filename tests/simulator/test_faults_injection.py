@@ -77,7 +77,7 @@ def test_power_anomaly_scales_what_the_lamp_draws_while_lit(sim: Run) -> None:
 
 def test_over_voltage_holds_the_whole_feeder_above_253_volts_and_raises_its_flag(sim: Run) -> None:
     topo = sim.prepared.topology
-    c = [k for k, cab in enumerate(topo.cabinets) if cab.id == "ft-KKN-C1"][0]
+    c = next(k for k, cab in enumerate(topo.cabinets) if cab.id == "ft-KKN-C1")
     lamps = np.flatnonzero(topo.lamps.cabinet == c)
     rows = np.isin(sim.taken.lamps, lamps) & sim.hours(sim.taken, 2, 5)
     assert np.all(sim.taken.v[rows] > 253)
@@ -144,7 +144,7 @@ def test_relay_stuck_open_is_flagged_and_nothing_flows(sim: Run) -> None:
 
 def test_cabinet_outage_silences_every_lamp_and_stops_their_counters(sim: Run) -> None:
     topo = sim.prepared.topology
-    c = [k for k, cab in enumerate(topo.cabinets) if cab.id == "ft-KNR-C1"][0]
+    c = next(k for k, cab in enumerate(topo.cabinets) if cab.id == "ft-KNR-C1")
     lamps = np.flatnonzero(topo.lamps.cabinet == c)
     assert not np.any(np.isin(sim.taken.lamps, lamps) & sim.hours(sim.taken, 8, 11))
     for lamp in lamps.tolist():
@@ -166,7 +166,7 @@ def test_comm_loss_holds_readings_until_it_ends_and_loses_none(sim: Run) -> None
 
 def test_gateway_down_stops_its_health_and_bursts_its_lamps_readings_when_back(sim: Run) -> None:
     topo = sim.prepared.topology
-    g = [k for k, gw in enumerate(topo.gateways) if gw.id == "ft-IWK-G1"][0]
+    g = next(k for k, gw in enumerate(topo.gateways) if gw.id == "ft-IWK-G1")
     down = [t for t in sim.health[g] if START.timestamp() + 3 * 3600 <= t < START.timestamp() + 7 * 3600]
     assert down == []
     assert len(sim.health[g]) == 30 * 60 - 4 * 60
