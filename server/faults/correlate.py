@@ -52,15 +52,16 @@ def correlate(
     silent = silent_s > fleet.suspect_after_s
     failing = ~np.isnan(failing_since)
     dark = judged & (silent | failing)
-    # When each dark lamp went dark; a lamp heard from after the latest of these in its cabinet is
-    # alive after the event. Lamps not heard from since are undecided (a LoRa lamp reporting hourly
-    # may not have had its turn yet) and count neither way.
-    went_dark = np.where(silent, last_ts, np.where(failing, failing_since, -np.inf))
+    # By when the event that darkened each lamp had happened at the latest: a silent lamp would have
+    # reported within its interval, a failing one failed before its first dark reading. A lamp heard
+    # from after the earliest of these in its cabinet is alive after the event; lamps not heard from
+    # since are undecided (a LoRa lamp reporting hourly may not have had its turn) and count neither way.
+    event_by = np.where(silent, last_ts + fleet.interval_s, np.where(failing, failing_since, np.inf))
     cab_of = np.where(has_cab, fleet.cabinet, 0)
-    latest_dark = np.full(n_cab, -np.inf)
+    earliest = np.full(n_cab, np.inf)
     if n_cab:
-        np.maximum.at(latest_dark, cab_of[dark], went_dark[dark])
-    alive = judged & ~dark & (last_ts > latest_dark[cab_of] if n_cab else False)
+        np.minimum.at(earliest, cab_of[dark], event_by[dark])
+    alive = judged & ~dark & (last_ts > earliest[cab_of] if n_cab else False)
 
     def count(mask: Bools) -> Floats:
         if n_cab == 0:
