@@ -71,28 +71,25 @@ async def load_latest(conn: Conn, fleet: Fleet) -> Latest:
     latest = Latest(seq=np.full(n, -1, dtype=np.int64), ts=np.full(n, np.nan), p=np.full(n, np.nan),
                     v=np.full(n, np.nan), pf=np.full(n, np.nan), e=np.full(n, np.nan), dim=np.full(n, np.nan),
                     f=np.zeros(n, dtype=np.int64))
-    cur = await conn.execute(
-        "SELECT lamp_key, last_seq, extract(epoch FROM last_ts)::float8, last_p, last_v, last_pf, last_e,"
-        " last_dim, coalesce(last_f, 0) FROM lamp_status WHERE last_seq IS NOT NULL AND last_ts IS NOT NULL")
-    rows = await cur.fetchall()
-    if not rows or n == 0:
+    # One row of arrays, in binary: a hundred thousand rows as Python tuples would cost most of a tick.
+    async with conn.cursor(binary=True) as cur:
+        await cur.execute(
+            "SELECT array_agg(lamp_key), array_agg(last_seq), array_agg(extract(epoch FROM last_ts)::float8),"
+            " array_agg(coalesce(last_p, 'NaN')::float8), array_agg(coalesce(last_v, 'NaN')::float8),"
+            " array_agg(coalesce(last_pf, 'NaN')::float8), array_agg(coalesce(last_e, 'NaN')::float8),"
+            " array_agg(coalesce(last_dim, -1)::float8), array_agg(coalesce(last_f, 0)::int8)"
+            " FROM lamp_status WHERE last_seq IS NOT NULL AND last_ts IS NOT NULL")
+        row = await cur.fetchone()
+    if row is None or row[0] is None or n == 0:
         return latest
-    cols = list(zip(*rows, strict=True))
-    keys = np.array(cols[0], dtype=np.int64)
+    keys = np.array(row[0], dtype=np.int64)
     at, found = fleet.rows_of(keys)
     at = at[found]
-
-    def col(i: int, dtype: Any = np.float64) -> Any:
-        return np.array(cols[i], dtype=dtype)[found]
-
-    latest.seq[at] = col(1, np.int64)
-    latest.ts[at] = col(2)
-    latest.p[at] = np.array([np.nan if x is None else x for x in cols[3]], dtype=np.float64)[found]
-    latest.v[at] = np.array([np.nan if x is None else x for x in cols[4]], dtype=np.float64)[found]
-    latest.pf[at] = np.array([np.nan if x is None else x for x in cols[5]], dtype=np.float64)[found]
-    latest.e[at] = np.array([np.nan if x is None else x for x in cols[6]], dtype=np.float64)[found]
-    latest.dim[at] = np.array([np.nan if x is None else x for x in cols[7]], dtype=np.float64)[found]
-    latest.f[at] = col(8, np.int64)
+    latest.seq[at] = np.array(row[1], dtype=np.int64)[found]
+    for i, name in enumerate(("ts", "p", "v", "pf", "e", "dim"), start=2):
+        getattr(latest, name)[at] = np.array(row[i], dtype=np.float64)[found]
+    latest.dim[latest.dim < 0] = np.nan
+    latest.f[at] = np.array(row[8], dtype=np.int64)[found]
     return latest
 
 
