@@ -1,7 +1,7 @@
 """Runs the fault engine in the server: one tick per ``faults_interval_s`` on the wall clock.
 
-One server instance at a time runs it (an advisory lock held by its connection); the others stand by
-and take over when that connection goes.
+One server instance per set of sites runs it (an advisory lock on the sites it handles, held by its
+connection); the others stand by and take over when that connection goes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_LOCK_ID = 0x7465_7261_6E67_0006
+_LOCK_CLASS = 0x7465_0006
 RECONNECT_MAX_S = 30.0
 
 
@@ -35,7 +35,8 @@ class FaultService:
             engine = FaultEngine(conn, self.settings)
             while True:
                 if not self.leading:
-                    cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_ID,))
+                    sites = ",".join(sorted(self.settings.ingest_sites)) or "*"
+                    cur = await conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LOCK_CLASS, sites))
                     row: Any = await cur.fetchone()
                     self.leading = bool(row and row[0])
                 if self.leading:
