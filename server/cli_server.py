@@ -179,9 +179,53 @@ def bench_schedules_command(
     console.print(f"report: {path}")
 
 
+def bench_faults_command(
+    lamps: Annotated[int, typer.Option(help="Lamps in the simulated fleet")] = 100_000,
+    runs: Annotated[int, typer.Option(help="Ticks measured after the first")] = 5,
+    database: Annotated[bool, typer.Option(help="Also time the engine's whole tick on a database")] = True,
+    out_dir: Annotated[str, typer.Option(help="Where the JSON report goes")] = "reports",
+) -> None:
+    """One fault-detection tick over a large fleet: the array assessment, and the whole engine tick on
+    a database (TERANG_DATABASE_URL's server, else embedded PostgreSQL)."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from server.faults import bench
+    from server.services import resolve
+    from server.settings import Settings
+
+    console = Console()
+    server_url = None
+    resolved = None
+    if database:
+        settings = _settings()
+        assert isinstance(settings, Settings)
+        resolved = resolve(settings.model_copy(update={"mqtt_url": "mqtt://unused"}))
+        server_url = resolved.database_url
+    try:
+        with console.status("benchmarking fault detection...") as status:
+            report, path = bench.run(server_url=server_url, lamps=lamps, runs=runs, out_dir=Path(out_dir),
+                                     progress=lambda text: status.update(f"benchmarking fault detection: {text}"))
+    finally:
+        if resolved is not None:
+            resolved.stop()
+    table = Table(title=f"Fault detection benchmark ({lamps:,} lamps; bar {report.bar_ms:.0f} ms per tick)")
+    for column in ("measurement", "new readings", "median ms", "max ms", "runs"):
+        table.add_column(column, justify="left" if column == "measurement" else "right")
+    for r in report.rows:
+        table.add_row(r.name, f"{r.fresh:,}", f"{r.ms_median:,.1f}", f"{r.ms_max:,.1f}", str(r.runs))
+    console.print(table)
+    if report.alerts_opened:
+        console.print(f"alerts opened by the engine ticks: {report.alerts_opened:,}")
+    console.print(f"report: {path}")
+
+
 def register_bench(bench: typer.Typer) -> None:
     from server import cli_security
 
+    bench.command("faults")(bench_faults_command)
     bench.command("ingest")(bench_ingest_command)
     bench.command("schedules")(bench_schedules_command)
     cli_security.register_bench(bench)

@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from server import maintenance, services
 from server.api.main import create_app
 from server.db.migrate import migrate
+from server.faults.service import FaultService
 from server.ingest.worker import IngestWorker
 from server.schedules.pusher import SchedulePusher
 from server.settings import Settings
@@ -65,6 +66,8 @@ async def _run(
     if settings.schedule_enabled:
         pusher = SchedulePusher(settings, database_url=resolved.database_url, mqtt_url=resolved.mqtt_url)
     app.state.schedules = pusher
+    faults = FaultService(settings, database_url=resolved.database_url) if settings.faults_enabled else None
+    app.state.faults = faults
     https = settings.https_cert_file is not None
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
                             lifespan="on", access_log=False,
@@ -80,6 +83,8 @@ async def _run(
                                          name="maintenance"))
         if pusher is not None:
             tasks.append(asyncio.create_task(pusher.run(), name="schedules"))
+        if faults is not None:
+            tasks.append(asyncio.create_task(faults.run(), name="faults"))
         while not server.started:
             if tasks[0].done():
                 tasks[0].result()  # the API failed to start (port taken...): raise it

@@ -94,6 +94,7 @@ def server(database_url: str, mqtt_url: str, run_tag: str, site_ids: list[str], 
         ingest_flush_ms=50,
         ack_min_interval_ms=100,
         maintenance_interval_s=5.0,
+        faults_interval_s=1.0,
         # Every test logs in from 127.0.0.1 (the fuzzer with random passwords too): only the
         # per-username limit is exercised through the API; the per-client one has unit tests.
         login_max_failures_per_client=100_000,

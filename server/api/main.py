@@ -14,11 +14,13 @@ from server.api.access import token_authenticator
 from server.api.audit_log import AuditMiddleware
 from server.api.body_limit import BodyLimitMiddleware
 from server.api.routes import (
+    alerts,
     assignments,
     audit,
     auth,
     calendars,
     control,
+    crews,
     groups,
     lamps,
     mqtt_accounts,
@@ -94,4 +96,6 @@ def routers() -> list[APIRouter]:
         tokens.router,
         audit.router,
         mqtt_accounts.router,
+        crews.router,
+        alerts.router,
     ]

@@ -1,0 +1,1 @@
+"""Maintenance alerts: lifecycle, crews, history and notifications (docs/faults.md)."""
