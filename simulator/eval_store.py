@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import psycopg
 from psycopg import conninfo, sql
 
-from firmware.device import codec
 from server.db.migrate import migrate
-from server.ingest.messages import DeviceMessage
 from server.ingest.store import Batch, LampReadings, Writer
 from simulator.fleet import Block
 from simulator.topology import RADIOS, Topology
@@ -116,15 +115,21 @@ class SimWriter:
                 entry = batch.lamps[key] = LampReadings(site, ids[lamp])
             entry.readings[(r[0], r[1])] = r
         batch.readings_in = len(block)
-        for g in np.flatnonzero(gateways_up).tolist():
-            batch.device_messages.append((None, self._health(int(g), now)))
         if len(batch):
             result = await self.writer.write(batch)
             self.stored += result.stored
+        await self._health(gateways_up, now)
 
-    def _health(self, g: int, now: float) -> DeviceMessage:
-        gw = self.topo.gateways[g]
-        body = {"st": "online", "ts": int(now), "fw": GATEWAY_FIRMWARE, "bearer": "4g",
-                "h": {"up_s": int(now - self.started), "q": 0, "bh": "up", "sim": True}}
-        topic = codec.gw_topic(gw.site_id, gw.id, codec.KIND_STATE)
-        return DeviceMessage(topic, b"", gw.site_id, "gw", gw.id, codec.KIND_STATE, body, now)
+    async def _health(self, up: npt.NDArray[np.bool_], now: float) -> None:
+        """Each gateway that is up reports its health (every 60 s, like ``central.health_interval_s``):
+        what the Writer stores for a gateway ``state`` message, in one statement for all of them."""
+        gateways = [self.topo.gateways[g] for g in np.flatnonzero(up).tolist()]
+        if not gateways:
+            return
+        body = orjson.dumps({"st": "online", "ts": int(now), "fw": GATEWAY_FIRMWARE, "bearer": "4g",
+                             "h": {"up_s": int(now - self.started), "q": 0, "bh": "up", "sim": True}}).decode()
+        await self.writer.conn.execute(
+            "UPDATE gateways g SET health = %s::jsonb, health_at = %s FROM unnest(%s::text[]) AS u(id)"
+            " WHERE g.id = u.id AND g.site_id = %s",
+            (body, self.now, [g.id for g in gateways], self.topo.site.id),
+        )

@@ -45,8 +45,9 @@ DEFAULTS: dict[FaultType, KindDefaults] = {
     # too few to tell cycling from a flicker; the generator keeps cycling to the 5-minute bearers.
     "cycling": KindDefaults("lamp", "night", (3.0, 8.0), ("wifi", "cellular")),
     "power_anomaly": KindDefaults("lamp", "night", (6.0, 30.0)),
-    "over_voltage": KindDefaults("mixed", "any", (1.5, 6.0)),
-    "under_voltage": KindDefaults("mixed", "any", (1.5, 6.0)),
+    # Wrong transformer taps and weak feeders last hours; a LoRa lamp needs two hourly readings to show one.
+    "over_voltage": KindDefaults("mixed", "any", (2.5, 6.0)),
+    "under_voltage": KindDefaults("mixed", "any", (2.5, 6.0)),
     "low_power_factor": KindDefaults("lamp", "night", (6.0, 30.0)),
     # Resets and jumps are instants (the duration is used by a stuck counter only).
     "energy_anomaly": KindDefaults("lamp", "night", (2.0, 6.0)),

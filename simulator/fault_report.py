@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -18,13 +19,15 @@ FALSE_ALERTS_LISTED = 50
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x:.1%}"
+    if x is None:
+        return "–"
+    return "100%" if x == 1 else f"{x:.1%}"
 
 
 def _dur(s: float | None) -> str:
     if s is None:
         return "–"
-    return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+    return f"{s / 60:.0f}m" if s < 5400 else f"{s / 3600:.1f}h"
 
 
 def progress_view(p: EvalProgress) -> RenderableType:
@@ -38,10 +41,10 @@ def progress_view(p: EvalProgress) -> RenderableType:
 
 def table(r: EvalResult) -> Table:
     s = r.score
-    t = Table(title=f"Fault evaluation: {r.scenario.name}", title_justify="left")
-    for col in ("fault type", "incidents", "detected", "recall", "alerts", "false", "precision", "TTD median",
-                "TTD p95", "alerts/incident", "suppressed"):
-        t.add_column(col, justify="left" if col == "fault type" else "right")
+    t = Table(title=f"Fault evaluation: {r.scenario.name}", title_justify="left", box=box.SIMPLE_HEAD)
+    t.add_column("fault type", no_wrap=True)
+    for col in ("incid", "recall", "alerts", "false", "prec", "TTD50", "TTD95", "per incid", "supp"):
+        t.add_column(col, justify="right", no_wrap=True)
     bar = r.scenario.bar
 
     def mark(x: float | None, need: float) -> str:
@@ -55,11 +58,12 @@ def table(r: EvalResult) -> Table:
         want = {str(k): v for k, v in bar.alerts_per_incident.items()}.get(name)
         if want is not None and any(c != want for c in ts.alerts_per_incident):
             apis = f"[red]{apis}[/red]"
-        t.add_row(name, str(ts.incidents), str(ts.detected), mark(ts.recall, bar.recall), str(ts.alerts),
+        t.add_row(name, str(ts.incidents), mark(ts.recall, bar.recall), str(ts.alerts),
                   str(ts.false), mark(ts.precision, bar.precision), _dur(ts.ttd_median_s), _dur(ts.ttd_p95_s),
                   apis, str(ts.suppressed))
     t.caption = (f"{len(r.prepared.topology.lamps):,} lamps, {r.scenario.time.duration_h:g} h simulated in "
-                 f"{r.wall_s:.1f} s (engine {r.engine_s:.1f} s); {r.stored:,} readings stored; "
+                 f"{r.wall_s:.1f} s (engine {r.engine_s:.1f} s, storing {r.store_s:.1f} s); "
+                 f"{r.stored:,} readings stored; "
                  f"{s.visible} crew-visible alerts, {s.suppressed} suppressed; "
                  + ("[green]bar met[/green]" if r.bar.passed else "[red]bar missed[/red]"))
     return t
@@ -70,7 +74,7 @@ def _alerts_per_incident(ts: TypeScore) -> str:
     if mean is None:
         return "–"
     top = max(ts.alerts_per_incident)
-    return f"{mean:.2f}" + (f" (max {top})" if top != round(mean) else "")
+    return f"{mean:.2f}" + (f" ≤{top}" if top != round(mean) else "")
 
 
 def report(r: EvalResult) -> dict[str, Any]:
@@ -89,6 +93,7 @@ def report(r: EvalResult) -> dict[str, Any]:
                       "hours": scenario.time.duration_h, "tick_s": scenario.time.tick_s, "ticks": r.ticks},
         "wall_s": round(r.wall_s, 2),
         "engine_s": round(r.engine_s, 2),
+        "store_s": round(r.store_s, 2),
         "readings": {"taken": r.readings, "stored": r.stored},
         "incidents": len(r.prepared.plan.incidents),
         "noise_events": len(r.prepared.plan.noise),

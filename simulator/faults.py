@@ -136,6 +136,10 @@ class FaultInjector:
         """Lamps whose controller has supply at ``ts`` (an unpowered one reports nothing)."""
         return ~self.w["unpowered"].active(lamps, ts)
 
+    def restored_at(self, lamps: Lamps) -> Floats:
+        """When each lamp's supply comes back from its outage (+inf: not within the run)."""
+        return self.w["unpowered"].to[lamps]
+
     def before(self, lamps: Lamps, ts: Floats) -> None:
         """Counter events due before these readings are measured."""
         model = self.model
@@ -216,10 +220,8 @@ class FaultInjector:
             block.f[flagged] |= self.w["flags"].value[lamps[flagged]].astype(np.int64)
 
     def sample(self, lamps: Lamps, ts: npt.NDArray[np.int64]) -> Block:
-        """The readings of the powered ones among ``lamps`` at ``ts``, with every active incident applied."""
+        """The readings of ``lamps`` (all powered) at ``ts``, with every active incident applied."""
         tsf = ts.astype(np.float64)
-        on = self.powered(lamps, tsf)
-        lamps, ts, tsf = lamps[on], ts[on], tsf[on]
         self.before(lamps, tsf)
         block = self.fleet.sample(lamps, ts, self.adjust)
         self.after(block)

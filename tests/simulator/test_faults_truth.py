@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from simulator.fault_eval import Prepared, prepare
-from simulator.incidents import LAMP_MARGIN_S, truth_incidents
+from simulator.incidents import LAMP_MARGIN_S, SAME_SUBJECT_GAP_S, truth_incidents
 from simulator.scenario import load
 from simulator.schedule import local_hour
 from tests.simulator.fault_support import START, run, scenario_dict, wifi_lamps_of
@@ -73,11 +73,23 @@ def test_no_lamp_has_two_incidents_close_in_time() -> None:
         assert all(b[0] - a[1] >= LAMP_MARGIN_S for a, b in itertools.pairwise(s))
 
 
+def test_a_lamp_meets_a_fault_type_again_only_after_the_flap_window() -> None:
+    p = prepare(load(SMOKE.parent / "mixed.toml"))
+    spans: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for i in p.plan.incidents:
+        for kind in (i.type, *i.also):
+            for lamp in i.lamps.tolist():
+                spans.setdefault((kind, lamp), []).append((i.start, i.end or p.scenario.end_ts))
+    for s in spans.values():
+        s.sort()
+        assert all(b[0] - a[1] >= SAME_SUBJECT_GAP_S for a, b in itertools.pairwise(s))
+
+
 def test_night_faults_start_in_the_evening_and_day_burners_by_day(smoke: Prepared) -> None:
     for i in smoke.plan.incidents:
         hour = float(local_hour(np.array([i.start]))[0])
         if i.type in ("lamp_failure", "power_anomaly", "low_power_factor", "cycling"):
-            assert 19 <= hour < 22.5
+            assert 18.5 <= hour < 20.5
         if i.type == "day_burner":
             assert 8 <= hour < 14
 
