@@ -41,9 +41,11 @@ def progress_view(p: EvalProgress) -> RenderableType:
 
 def table(r: EvalResult) -> Table:
     s = r.score
-    t = Table(title=f"Fault evaluation: {r.scenario.name}", title_justify="left", box=box.SIMPLE_HEAD)
+    # Fits 80 columns; the JSON report has every figure (found, consequences, suppressed per type).
+    t = Table(title=f"Fault evaluation: {r.scenario.name}", title_justify="left", box=box.SIMPLE_HEAD,
+              collapse_padding=True, pad_edge=False)
     t.add_column("fault type", no_wrap=True)
-    for col in ("incid", "recall", "alerts", "false", "prec", "TTD50", "TTD95", "per incid", "supp"):
+    for col in ("incid", "recall", "prec", "alerts", "false", "TTD50", "TTD95", "per inc"):
         t.add_column(col, justify="right", no_wrap=True)
     bar = r.scenario.bar
 
@@ -58,9 +60,8 @@ def table(r: EvalResult) -> Table:
         want = {str(k): v for k, v in bar.alerts_per_incident.items()}.get(name)
         if want is not None and any(c != want for c in ts.alerts_per_incident):
             apis = f"[red]{apis}[/red]"
-        t.add_row(name, str(ts.incidents), mark(ts.recall, bar.recall), str(ts.alerts),
-                  str(ts.false), mark(ts.precision, bar.precision), _dur(ts.ttd_median_s), _dur(ts.ttd_p95_s),
-                  apis, str(ts.suppressed))
+        t.add_row(name, str(ts.incidents), mark(ts.recall, bar.recall), mark(ts.precision, bar.precision),
+                  str(ts.alerts), str(ts.false), _dur(ts.ttd_median_s), _dur(ts.ttd_p95_s), apis)
     t.caption = (f"{len(r.prepared.topology.lamps):,} lamps, {r.scenario.time.duration_h:g} h simulated in "
                  f"{r.wall_s:.1f} s (engine {r.engine_s:.1f} s, storing {r.store_s:.1f} s); "
                  f"{r.stored:,} readings stored; "
@@ -74,7 +75,7 @@ def _alerts_per_incident(ts: TypeScore) -> str:
     if mean is None:
         return "–"
     top = max(ts.alerts_per_incident)
-    return f"{mean:.2f}" + (f" ≤{top}" if top != round(mean) else "")
+    return f"{mean:.2f}" if top == round(mean) else f"{mean:.1f} ≤{top}"
 
 
 def report(r: EvalResult) -> dict[str, Any]:
