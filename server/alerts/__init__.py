@@ -1,0 +1,1 @@
+"""Faults and maintenance alerts: detection, lifecycle, notifications (docs/faults.md)."""
