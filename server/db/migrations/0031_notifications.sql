@@ -21,8 +21,8 @@ CREATE TABLE crew_subscriptions (
     enabled            boolean NOT NULL DEFAULT true,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT crew_subscriptions_target_check CHECK (channel = 'mqtt' OR target IS NOT NULL),
-    CONSTRAINT crew_subscriptions_secret_check CHECK ((channel = 'webhook') = (secret IS NOT NULL))
+    CONSTRAINT crew_subscriptions_target_needed CHECK (channel = 'mqtt' OR target IS NOT NULL),
+    CONSTRAINT crew_subscriptions_secret_for_webhooks CHECK ((channel = 'webhook') = (secret IS NOT NULL))
 );
 CREATE INDEX crew_subscriptions_crew_idx ON crew_subscriptions (crew_id, id);
 
