@@ -14,6 +14,7 @@ from server.api.access import token_authenticator
 from server.api.audit_log import AuditMiddleware
 from server.api.body_limit import BodyLimitMiddleware
 from server.api.routes import (
+    alert_stream,
     assignments,
     audit,
     auth,
@@ -27,6 +28,7 @@ from server.api.routes import (
     profiles,
     registry,
     schedules,
+    subscriptions,
     tokens,
     users,
 )
@@ -61,6 +63,8 @@ def create_app(settings: Settings, *, database_url: str, pool: AsyncConnectionPo
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # For what needs a connection of its own rather than one from the pool (the alert stream's LISTEN).
+    app.state.database_url = database_url
     app.state.authenticate = token_authenticator
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_body_max_bytes)
@@ -94,4 +98,7 @@ def routers() -> list[APIRouter]:
         tokens.router,
         audit.router,
         mqtt_accounts.router,
+        subscriptions.router,
+        subscriptions.notifications,
+        alert_stream.router,  # before alerts.router (/alerts/{id})
     ]
