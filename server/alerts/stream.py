@@ -18,7 +18,8 @@ EVENT_NAME = "alert"
 
 @dataclass(frozen=True)
 class StreamFilter:
-    """``crew_id`` restricts to one crew's alerts (a crew member's stream); None: every crew."""
+    """``restrict_to_crew``: only the alerts of ``crew_id`` (a crew member's stream; none at all when
+    the member has no crew)."""
 
     restrict_to_crew: bool = False
     crew_id: str | None = None
@@ -36,7 +37,8 @@ async def events_after(
 ) -> tuple[list[int], list[tuple[EventFacts, AlertFacts]]]:
     """(ids of every event looked at, the ones the filter lets through with their facts)."""
     cur = await conn.execute(
-        "SELECT e.id, (NOT %(restrict)s OR a.crew_id IS NOT DISTINCT FROM %(crew)s)"
+        # A crew member without a crew sees nothing: crew_id = NULL is never true.
+        "SELECT e.id, (NOT %(restrict)s OR COALESCE(a.crew_id = %(crew)s, false))"
         " AND (%(site)s::text IS NULL OR a.site_id = %(site)s)"
         " AND (%(fault)s::text IS NULL OR a.fault_type = %(fault)s)"
         " FROM alert_events e JOIN alerts a ON a.id = e.alert_id"
