@@ -11,6 +11,7 @@ import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from server import maintenance, services
+from server.alerts.notifier import Notifier
 from server.api.main import create_app
 from server.db.migrate import migrate
 from server.faults.service import FaultService
@@ -19,6 +20,9 @@ from server.schedules.pusher import SchedulePusher
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Open alert streams (SSE) never end by themselves; at shutdown they are cut after this.
+SHUTDOWN_GRACE_S = 5
 
 
 @dataclass
@@ -68,9 +72,13 @@ async def _run(
     app.state.schedules = pusher
     faults = FaultService(settings, database_url=resolved.database_url) if settings.faults_enabled else None
     app.state.faults = faults
+    notifier = None
+    if settings.notify_enabled:
+        notifier = Notifier(settings, database_url=resolved.database_url, mqtt_url=resolved.mqtt_url)
+    app.state.notifier = notifier
     https = settings.https_cert_file is not None
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
-                            lifespan="on", access_log=False,
+                            lifespan="on", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
                             ssl_certfile=str(settings.https_cert_file) if https else None,
                             ssl_keyfile=str(settings.https_key_file) if https else None)
     server = uvicorn.Server(config)
@@ -85,6 +93,8 @@ async def _run(
             tasks.append(asyncio.create_task(pusher.run(), name="schedules"))
         if faults is not None:
             tasks.append(asyncio.create_task(faults.run(), name="faults"))
+        if notifier is not None:
+            tasks.append(asyncio.create_task(notifier.run(), name="notify"))
         while not server.started:
             if tasks[0].done():
                 tasks[0].result()  # the API failed to start (port taken...): raise it

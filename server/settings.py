@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from firmware.device import brokerurl
@@ -77,6 +77,29 @@ class Settings(BaseSettings):
     faults_interval_s: float = Field(default=60.0, gt=0)
     # Thresholds per lamp type, bearer intervals and alert timings (TOML, docs/faults.md); None: defaults.
     faults_config_file: Path | None = None
+
+    # --- Alert notifications (issue 6) ------------------------------------------------------
+    # The notifier turns alert history into deliveries (webhook, e-mail, MQTT) for crews' subscriptions
+    # and sends those of the sites in ``ingest_sites`` (all when empty). docs/faults.md, "Notifications".
+    notify_enabled: bool = True
+    # New history is picked up at once (NOTIFY); a pass also runs this often, so nothing waits longer.
+    notify_poll_s: float = Field(default=5.0, gt=0)
+    # A failed delivery is tried again after base * 2^(attempt-1) seconds (at most max), each wait
+    # spread by +-jitter (a fraction) so receivers coming back are not hit by every sender at once;
+    # after max_attempts it is given up ("dead").
+    notify_max_attempts: int = Field(default=10, ge=1, le=100)
+    notify_backoff_base_s: float = Field(default=30.0, gt=0)
+    notify_backoff_max_s: float = Field(default=3600.0, gt=0)
+    notify_backoff_jitter: float = Field(default=0.2, ge=0, le=1)
+    notify_webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # E-mail: without a host, e-mail deliveries wait (status pending, last_error says why).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_from: str = "Terang <terang@localhost>"
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
 
     # --- Security and access (issue 7) -------------------------------------------------------
     # Lifetime of the token a password login returns.

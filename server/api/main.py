@@ -14,6 +14,7 @@ from server.api.access import token_authenticator
 from server.api.audit_log import AuditMiddleware
 from server.api.body_limit import BodyLimitMiddleware
 from server.api.routes import (
+    alert_stream,
     alerts,
     assignments,
     audit,
@@ -29,6 +30,7 @@ from server.api.routes import (
     profiles,
     registry,
     schedules,
+    subscriptions,
     tokens,
     users,
 )
@@ -63,6 +65,8 @@ def create_app(settings: Settings, *, database_url: str, pool: AsyncConnectionPo
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # For what needs a connection of its own rather than one from the pool (the alert stream's LISTEN).
+    app.state.database_url = database_url
     app.state.authenticate = token_authenticator
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_body_max_bytes)
@@ -96,6 +100,9 @@ def routers() -> list[APIRouter]:
         tokens.router,
         audit.router,
         mqtt_accounts.router,
+        subscriptions.router,
+        subscriptions.notifications,
         crews.router,
+        alert_stream.router,  # before alerts.router (/alerts/{id})
         alerts.router,
     ]

@@ -1,5 +1,5 @@
 -- Faults and maintenance alerts (docs/faults.md): crews, alerts with their lifecycle and history,
--- comments, per-crew notification subscriptions and the notification outbox.
+-- comments. Subscriptions and the notification outbox are in 0031_notifications.sql.
 
 CREATE TABLE crews (
     id          terang_id PRIMARY KEY,

@@ -54,7 +54,9 @@ def _openapi_document() -> dict[str, Any]:
     return app.openapi()
 
 
-schema = schemathesis.openapi.from_dict(_openapi_document())
+# The alert stream (SSE) never ends its body, and the fuzzer reads whole bodies; its parameters are
+# tested in tests/server/alerts/test_alert_stream.py.
+schema = schemathesis.openapi.from_dict(_openapi_document()).exclude(path="/api/v1/alerts/stream")
 
 
 _token: dict[str, str] = {}

@@ -35,8 +35,11 @@ def test_a_lamp_reporting_dark_over_mqtt_gets_an_alert_for_its_crew(api: Any, si
                       codec.encode_readings([_reading(seq, now - 600 + 300 * seq, 0.6 if k == 0 else 101.0)]))
                      for k, lamp in enumerate(lamps)]
             pub.publish_all(batch)
-            wait_for(lambda seq=seq: all(api.get(f"/api/v1/lamps/{lamp}/state").json()["ack_seq"] == seq
-                                         for lamp in lamps), timeout=20, what=f"reading {seq} stored")
+
+            def stored(seq: int = seq) -> bool:
+                return all(api.get(f"/api/v1/lamps/{lamp}/state").json()["ack_seq"] == seq for lamp in lamps)
+
+            wait_for(stored, timeout=20, what=f"reading {seq} stored")
             time.sleep(2.5)  # the engine ticks every second in tests: let it see this reading
     finally:
         pub.close()
