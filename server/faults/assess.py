@@ -12,10 +12,10 @@ import numpy as np
 
 from server.faults.config import FaultConfig
 from server.faults.correlate import Verdict, correlate
-from server.faults.detectors import READING_TYPES, ROW, Sample, evaluate, lamp_is_on
+from server.faults.detectors import ENERGY_MAX_GAP_INTERVALS, READING_TYPES, ROW, Sample, energy_drawn, evaluate, on_off
 from server.faults.expected import schedule_off
 from server.faults.fleet import Bools, Fleet, Floats, Ints, expected_power
-from server.faults.kinds import SEVERITY
+from server.faults.kinds import EXPLAINED_BY_DEVICE, SEVERITY
 from server.faults.loader import Latest
 from server.faults.state import LampState
 
@@ -72,7 +72,7 @@ def assess(
     config: FaultConfig,
     *,
     now: float,
-    was_out: Bools,
+    previous: Verdict | None,
 ) -> Assessment:
     life, rules = config.lifecycle, config.correlation
     has = latest.seq >= 0
@@ -82,16 +82,20 @@ def assess(
         ts, p, dim = latest.ts[rows], latest.p[rows], latest.dim[rows]
         prev_ts, prev_p, prev_dim = state.ts[rows], state.p[rows], state.dim[rows]
         has_prev = ~np.isnan(prev_ts)
-        on_now = lamp_is_on(fleet, rows, p, dim)
-        on_before = lamp_is_on(fleet, rows, np.nan_to_num(prev_p), np.nan_to_num(prev_dim))
-        changed = has_prev & (prev_dim == dim) & (dim > 0) & (on_now != on_before)
+        on_now, off_now = on_off(fleet, rows, p, dim)
+        on_before, off_before = on_off(fleet, rows, np.nan_to_num(prev_p), np.nan_to_num(prev_dim))
+        changed = has_prev & (prev_dim == dim) & ((on_now & off_before) | (off_now & on_before))
         transitions = state.record_changes(rows, ts, changed, fleet.th["cycling_window_s"][rows])
+        gap_s = ts - prev_ts
+        short_gap = gap_s <= ENERGY_MAX_GAP_INTERVALS * fleet.interval_s[rows]
+        flat = has_prev & (latest.e[rows] - state.e[rows] <= 0) & short_gap
+        flat_wh = np.where(flat, state.flat_wh[rows] + np.nan_to_num(energy_drawn(p, prev_p, gap_s)), 0.0)
         sample = Sample(
             rows=rows, ts=ts, p=p, v=latest.v[rows], pf=latest.pf[rows], e=latest.e[rows], dim=dim,
             f=latest.f[rows], prev_ts=prev_ts, prev_p=prev_p, prev_e=state.e[rows], prev_dim=prev_dim,
             sched_off=schedule_off(ts, place.config_index[rows], place.configs, place.lat[rows], place.lon[rows],
                                    [place.zone[i] for i in rows.tolist()]),
-            transitions=transitions,
+            transitions=transitions, flat_wh=flat_wh,
         )
         cond, known = evaluate(fleet, sample)
         state.debounce(rows, ts, cond, known, life.confirm_readings, life.clear_readings)
@@ -100,17 +104,24 @@ def assess(
         state.p[rows] = p
         state.e[rows] = latest.e[rows]
         state.dim[rows] = dim
+        state.flat_wh[rows] = flat_wh
 
     silent_s = np.where(has, now - latest.ts, 0.0)
-    comm = has & (silent_s > fleet.silence_limit_s)
     fail = ROW["lamp_failure"]
     failing_since = np.where(has & (state.hits[fail] > 0), state.since[fail], np.nan)
     verdict = correlate(
         fleet, rules, has_reading=has, last_ts=np.nan_to_num(latest.ts, nan=-np.inf), silent_s=silent_s,
         failing_since=failing_since, over_voltage=state.active[ROW["over_voltage"]] & has,
         under_voltage=state.active[ROW["under_voltage"]] & has,
-        gateway_age_s=now - gateway_heard, was_out=was_out,
+        gateway_age_s=now - gateway_heard, previous=previous, now=now,
     )
+    # A lamp silent since before its cabinet's outage ended is timed from the recovery: controllers
+    # boot and report within an interval, a LoRa lamp's hourly turn may be most of an hour away.
+    since_recovery = np.full(len(fleet), np.inf)
+    has_cab = fleet.cabinet >= 0
+    if verdict.recovered_at.size:
+        since_recovery[has_cab] = now - verdict.recovered_at[fleet.cabinet[has_cab]]
+    comm = has & (np.minimum(silent_s, since_recovery) > fleet.silence_limit_s)
     return Assessment(_desired(fleet, state, latest, verdict, config, now=now, comm=comm, silent_s=silent_s,
                                gateway_heard=gateway_heard),
                       verdict, int(rows.size))
@@ -136,6 +147,7 @@ def _desired(fleet: Fleet, state: LampState, latest: Latest, verdict: Verdict, c
 
     has = latest.seq >= 0
     expected = expected_power(fleet, np.nan_to_num(latest.dim))
+    device_fault = state.active[ROW["device_fault"]] & has
 
     def cabinet_key(row: int, fault: str) -> Key:
         return ("cabinet", fleet.cabinet_ids[int(fleet.cabinet[row])], fault)
@@ -150,8 +162,14 @@ def _desired(fleet: Fleet, state: LampState, latest: Latest, verdict: Verdict, c
                 explained = cabinet_key(row, "over_voltage")
             elif fault == "under_voltage" and verdict.in_under_voltage[row]:
                 explained = cabinet_key(row, "under_voltage")
+            elif fault in EXPLAINED_BY_DEVICE and device_fault[row]:
+                # The controller flags its own relay or driver: the dark lamp or odd power is that fault.
+                explained = ("lamp", fleet.lamps[row].id, "device_fault")
             since = float(state.since[t, row])
-            held = since + rules.hold_s if fault == "lamp_failure" and verdict.held[row] else None
+            waits = ((fault == "lamp_failure" and verdict.held[row])
+                     or (fault == "over_voltage" and verdict.held_over_voltage[row])
+                     or (fault == "under_voltage" and verdict.held_under_voltage[row]))
+            held = since + rules.hold_s if waits else None
             out.append(_lamp_desired(fleet, row, fault, since, float(latest.ts[row]), held, explained, {
                 "p": _round(latest.p[row], 1), "v": _round(latest.v[row], 1), "pf": _round(latest.pf[row]),
                 "dim": _round(latest.dim[row], 0), "e": _round(latest.e[row], 1), "f": int(latest.f[row]),

@@ -26,6 +26,7 @@ from psycopg import sql
 
 from server.faults.assess import Placement, assess
 from server.faults.config import FaultConfig
+from server.faults.correlate import Verdict
 from server.faults.fleet import Fleet, expected_power, synthetic
 from server.faults.loader import Latest
 from server.faults.state import LampState
@@ -99,13 +100,12 @@ def arrays(lamps: int, runs: int = 5, seed: int = 3) -> list[Row]:
     latest = _latest(fleet, rng, NOW)
     heard = np.full(len(fleet.gateway_ids), NOW - 30)
     heard[0] = NOW - 3600
-    was_out = np.zeros(len(fleet.cabinet_ids), dtype=bool)
+    previous: list[Verdict | None] = [None]
     clock = [NOW]
 
     def tick() -> None:
-        nonlocal was_out
-        found = assess(fleet, state, latest, heard, place, config, now=clock[0], was_out=was_out)
-        was_out = found.verdict.cabinet_out
+        found = assess(fleet, state, latest, heard, place, config, now=clock[0], previous=previous[0])
+        previous[0] = found.verdict
 
     rows = [Row("assess: every lamp has a new reading", n, n, *_stats(_timed(tick, 1)), 1)]
     times, fresh = [], 0

@@ -55,12 +55,15 @@ class Bearer(_Strict):
 
     factor: float = Field(default=3.0, ge=1)
     grace_s: int = Field(default=120, ge=0)
+    # How late, in intervals, a reading may normally arrive: a lamp is not counted silent towards a
+    # cabinet outage before interval * (1 + late_intervals) + the correlation grace.
+    late_intervals: float = Field(default=0.0, ge=0)
 
 
 def _bearers() -> dict[str, Bearer]:
     # LoRa readings wait in gateway queues and go out under a 1 % duty cycle: they arrive late by
     # up to an interval, so silence is judged more patiently than on Wi-Fi or 4G.
-    return {"wifi": Bearer(), "cellular": Bearer(), "lora": Bearer(factor=2.5, grace_s=600)}
+    return {"wifi": Bearer(), "cellular": Bearer(), "lora": Bearer(factor=2.5, grace_s=600, late_intervals=1.0)}
 
 
 class Correlation(_Strict):
@@ -71,15 +74,18 @@ class Correlation(_Strict):
     # ... and clear again when no more than this share of its lamps is dark (hysteresis).
     outage_clear_fraction: float = Field(default=0.3, ge=0, lt=1)
     outage_min_lamps: int = Field(default=3, ge=1)
-    # A lamp counts as silent for the cabinet verdict after interval + this (sooner than comm loss).
+    # A lamp counts as silent for the cabinet verdict after its interval (and its bearer's normal
+    # lateness) + this: sooner than its communication loss.
     outage_silence_grace_s: int = Field(default=120, ge=0)
     # While this share of a cabinet is dark, its lamps' own alerts wait (up to hold_s) for the verdict.
     hold_fraction: float = Field(default=0.3, gt=0, le=1)
     hold_s: int = Field(default=900, ge=0)
     # A gateway whose state topic is silent this long is down (gateways report every 60 s).
     gateway_silence_s: int = Field(default=600, ge=60)
-    # Supply-voltage faults seen by this share of a cabinet's lamps are one cabinet alert.
+    # Supply-voltage faults seen by this share of a cabinet's reporting lamps are one cabinet alert,
+    # until fewer than voltage_clear_fraction see it.
     voltage_fraction: float = Field(default=0.5, gt=0, le=1)
+    voltage_clear_fraction: float = Field(default=0.25, ge=0, lt=1)
 
 
 class Lifecycle(_Strict):

@@ -24,6 +24,11 @@ class Verdict:
     in_over_voltage: Bools  # per lamp: its cabinet has the supply-voltage alert
     in_under_voltage: Bools
     held: Bools  # per lamp: enough of its cabinet is dark that a verdict may be coming
+    held_over_voltage: Bools  # per lamp: enough of its cabinet sees it that a cabinet alert may be coming
+    held_under_voltage: Bools
+    # Per cabinet: when its last outage ended (-inf when none): silence from before then is the
+    # outage's, and a lamp's own communication loss is timed from the recovery.
+    recovered_at: Floats
 
 
 def correlate(
@@ -37,10 +42,19 @@ def correlate(
     over_voltage: Bools,
     under_voltage: Bools,
     gateway_age_s: Floats,
-    was_out: Bools,
+    previous: Verdict | None,
+    now: float,
 ) -> Verdict:
     """``failing_since``: reading time a lamp's current run of lamp-failure readings began (NaN if none)."""
     n_cab = len(fleet.cabinet_ids)
+    # Last tick's cabinet verdicts, for hysteresis (none after the registry changed).
+    if previous is None or previous.cabinet_out.size != n_cab:
+        was_out = was_over = was_under = np.zeros(n_cab, dtype=bool)
+        recovered_at = np.full(n_cab, -np.inf)
+    else:
+        was_out, was_over, was_under = (previous.cabinet_out, previous.cabinet_over_voltage,
+                                        previous.cabinet_under_voltage)
+        recovered_at = previous.recovered_at
     gateway_down = np.nan_to_num(gateway_age_s, nan=-1.0) > rules.gateway_silence_s
     behind = np.zeros(len(fleet), dtype=bool)
     has_gw = fleet.gateway >= 0
@@ -69,21 +83,27 @@ def correlate(
         counted: Floats = np.bincount(cab_of[mask], minlength=n_cab).astype(np.float64)
         return counted
 
-    n_dark, n_alive, n_judged = count(dark), count(alive), count(judged)
+    # The share of the whole cabinet that is dark leaves out lamps on late bearers not yet decided:
+    # they will not be for an hour or two, and the prompt lamps of the cabinet can tell meanwhile.
+    n_dark, n_alive = count(dark), count(alive)
+    n_judged = count(judged & ~(fleet.late_bearer & ~dark & ~alive))
     decided_share = np.divide(n_dark, n_dark + n_alive, out=np.zeros(n_cab), where=(n_dark + n_alive) > 0)
     share = np.divide(n_dark, n_judged, out=np.zeros(n_cab), where=n_judged > 0)
     starts = ((n_dark >= rules.outage_min_lamps) & (decided_share >= rules.outage_fraction)
               & (share >= rules.outage_min_share))
     stays = was_out & (share > rules.outage_clear_fraction)
     out = starts | stays
+    recovered_at = np.where(was_out & ~out, now, recovered_at)
 
     reporting = judged & ~silent
     n_reporting = count(reporting)
     enough = n_reporting >= rules.outage_min_lamps
     over_share = np.divide(count(over_voltage & reporting), n_reporting, out=np.zeros(n_cab), where=enough)
     under_share = np.divide(count(under_voltage & reporting), n_reporting, out=np.zeros(n_cab), where=enough)
-    cab_over = enough & (over_share >= rules.voltage_fraction) & ~out
-    cab_under = enough & (under_share >= rules.voltage_fraction) & ~out
+    cab_over = enough & ((over_share >= rules.voltage_fraction)
+                         | (was_over & (over_share > rules.voltage_clear_fraction))) & ~out
+    cab_under = enough & ((under_share >= rules.voltage_fraction)
+                          | (was_under & (under_share > rules.voltage_clear_fraction))) & ~out
 
     def per_lamp(per_cabinet: Bools) -> Bools:
         if per_cabinet.size == 0:
@@ -92,6 +112,9 @@ def correlate(
         return result
 
     held = per_lamp((n_dark >= 2) & (decided_share >= rules.hold_fraction) & ~out)
+    # Lamps seeing a supply-voltage fault wait too while enough of their cabinet does to make it the cabinet's.
+    held_over = per_lamp(enough & (over_share >= rules.hold_fraction) & ~cab_over)
+    held_under = per_lamp(enough & (under_share >= rules.hold_fraction) & ~cab_under)
     return Verdict(
         gateway_down=gateway_down,
         cabinet_out=out,
@@ -103,4 +126,7 @@ def correlate(
         in_over_voltage=per_lamp(cab_over),
         in_under_voltage=per_lamp(cab_under),
         held=held,
+        held_over_voltage=held_over,
+        held_under_voltage=held_under,
+        recovered_at=recovered_at,
     )

@@ -25,9 +25,11 @@ DEVICE_FLAGS = (codec.F_DRIVER_FAILURE | codec.F_RELAY_FAILURE | codec.F_METER_F
                 | codec.F_THERMAL_SHUTDOWN)
 # The lamp is on its safety policy (no time, no server): the server's schedule does not bind it.
 OFF_SCHEDULE_FLAGS = codec.F_NO_TIME | codec.F_FALLBACK | codec.F_PHOTOCELL
-# Energy: a counter stuck while the lamp draws this much over the gap, or one that gains more than
-# twice what the lamp could draw, is not metering what the lamp uses.
+# Energy: a counter stuck while the lamp drew this much over consecutive flat readings, or one that
+# gains more than twice what the lamp could draw, is not metering what the lamp uses. Gaps longer than
+# this many intervals are not judged: the lamp was off the supply (an outage) or its readings are lost.
 STUCK_MIN_WH = 5.0
+ENERGY_MAX_GAP_INTERVALS = 2.5
 JUMP_FACTOR = 2.0
 JUMP_SLACK_WH = 5.0
 BACKWARDS_WH = 0.5
@@ -53,6 +55,8 @@ class Sample:
     sched_off: Bools
     # On/off changes of the lamp within its cycling window, this reading's included.
     transitions: Ints
+    # Energy the lamp drew while its counter stood still, over this and the flat readings before it.
+    flat_wh: Floats
 
 
 def _flag(f: Ints, bit: int) -> Bools:
@@ -60,10 +64,19 @@ def _flag(f: Ints, bit: int) -> Bools:
     return set_
 
 
-def lamp_is_on(fleet: Fleet, rows: Ints, p: Floats, dim: Floats) -> Bools:
-    """Drawing at least half of what the level in effect should draw."""
-    on: Bools = (dim > 0) & (p > 0.5 * expected_power(fleet, dim, rows))
-    return on
+def on_off(fleet: Fleet, rows: Ints, p: Floats, dim: Floats) -> tuple[Bools, Bools]:
+    """(clearly on, clearly off) at level ``dim``: above 60 % of the expected power, below 30 %. In
+    between (a half-dark lamp, metering noise) is neither, so it can not make a lamp look cycling."""
+    expected = expected_power(fleet, dim, rows)
+    lit = dim > 0
+    on: Bools = lit & (p > 0.6 * expected)
+    off: Bools = lit & (p < 0.3 * expected)
+    return on, off
+
+
+def energy_drawn(s_p: Floats, prev_p: Floats, gap_s: Floats) -> Floats:
+    drawn: Floats = 0.5 * (s_p + prev_p) * gap_s / 3600.0
+    return drawn
 
 
 def evaluate(fleet: Fleet, s: Sample) -> tuple[Bools, Bools]:
@@ -110,11 +123,11 @@ def evaluate(fleet: Fleet, s: Sample) -> tuple[Bools, Bools]:
 
     gap_s = s.ts - s.prev_ts
     gained = s.e - s.prev_e
-    drawn_wh = 0.5 * (s.p + s.prev_p) * gap_s / 3600.0
     backwards = gained < -BACKWARDS_WH
-    stuck = (gained <= 0) & (drawn_wh > STUCK_MIN_WH)
+    short_gap = gap_s <= ENERGY_MAX_GAP_INTERVALS * fleet.interval_s[rows]
+    stuck = short_gap & (s.flat_wh > STUCK_MIN_WH)
     ceiling = JUMP_FACTOR * np.maximum(rated, np.maximum(s.p, s.prev_p)) * gap_s / 3600.0 + JUMP_SLACK_WH
-    jumped = gained > ceiling
+    jumped = short_gap & (gained > ceiling)
     energy_judged = has_prev & (gap_s > 0)
     cond[ROW["energy_anomaly"]] = (energy_judged & (backwards | stuck | jumped)) | _flag(s.f, codec.F_ENERGY_RESET)
     known[ROW["energy_anomaly"]] = energy_judged | _flag(s.f, codec.F_ENERGY_RESET)

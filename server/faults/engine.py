@@ -22,8 +22,10 @@ from server.alerts.lifecycle import LIVE
 from server.faults import loader
 from server.faults.assess import Assessment, Desired, Key, Placement, assess
 from server.faults.config import FaultConfig, load
+from server.faults.correlate import Verdict
 from server.faults.detectors import READING_TYPES
 from server.faults.fleet import Fleet
+from server.faults.kinds import SUPPLY_TYPES
 from server.faults.state import LampState
 from server.settings import Settings
 
@@ -61,7 +63,8 @@ class FaultEngine:
         self.place: Placement | None = None
         self._registry_mark: tuple[Any, ...] | None = None
         self._configs_mark: tuple[Any, ...] | None = None
-        self._was_out = np.zeros(0, dtype=bool)
+        self._previous: Verdict | None = None
+        self._sticky: set[Key] = set()
         self.last_report: TickReport | None = None
 
     async def _refresh(self) -> tuple[Fleet, LampState, Placement]:
@@ -69,7 +72,7 @@ class FaultEngine:
         if mark != self._registry_mark or self.fleet is None:
             fleet, sites = await loader.load_fleet(self.conn, self.site_ids, self.config)
             self.state = LampState.for_fleet(fleet, self.state)
-            self._was_out = np.zeros(len(fleet.cabinet_ids), dtype=bool)
+            self._previous = None
             self.place = Placement(
                 lat=np.array([lamp.lat for lamp in fleet.lamps]), lon=np.array([lamp.lon for lamp in fleet.lamps]),
                 zone=[sites.zone.get(lamp.site_id, "Asia/Jayapura") for lamp in fleet.lamps],
@@ -91,9 +94,10 @@ class FaultEngine:
         latest = await loader.load_latest(self.conn, fleet)
         heard = await loader.gateway_heard(self.conn, fleet)
         t0 = time.perf_counter()
-        found = assess(fleet, state, latest, heard, place, self.config, now=now.timestamp(), was_out=self._was_out)
+        found = assess(fleet, state, latest, heard, place, self.config, now=now.timestamp(),
+                       previous=self._previous)
         report.assess_ms = (time.perf_counter() - t0) * 1000
-        self._was_out = found.verdict.cabinet_out
+        self._previous = found.verdict
         report.lamps = len(fleet)
         report.fresh_readings = found.fresh_readings
         await self._reconcile(found, now, report)
@@ -115,10 +119,20 @@ class FaultEngine:
         ids = {key: int(row["id"]) for key, row in by_key.items() if row["status"] in LIVE}
         crews = await store.crews_by_site(self.conn)
         wanted: set[Key] = set()
+        sticky: set[Key] = set()
         # Cabinet and gateway alerts first: the lamp alerts they explain refer to them.
         for want in sorted(found.desired, key=lambda d: d.key[0] == "lamp"):
             wanted.add(want.key)
+            if want.key[0] == "lamp" and want.key[2] in SUPPLY_TYPES and want.cabinet_id is not None:
+                # A lamp that saw its cabinet's supply fault stays explained by it while its own condition
+                # lasts: LoRa lamps need hours of hourly readings to clear after the cabinet's verdict has.
+                supply = ("cabinet", want.cabinet_id, want.key[2])
+                if want.explained_by is None and (supply in ids or want.key in self._sticky):
+                    want.explained_by = supply
+                if want.explained_by is not None:
+                    sticky.add(want.key)
             await self._apply(want, by_key.get(want.key), ids, crews, now, now_ts, report)
+        self._sticky = sticky
         for key, row in by_key.items():
             if row["status"] not in LIVE or key in wanted:
                 continue

@@ -50,6 +50,7 @@ class Fleet:
     interval_s: Floats
     silence_limit_s: Floats  # comm loss beyond this
     suspect_after_s: Floats  # silent enough to count towards a cabinet outage
+    late_bearer: Bools  # readings normally arrive late (LoRa through gateway queues)
     cabinet: Ints  # index into cabinet_ids, -1 for none
     cabinet_ids: list[str]
     cabinet_site: list[str]
@@ -82,6 +83,7 @@ def build(lamps: list[LampInfo], gateways: list[tuple[str, str, str | None]],
     bearers = [config.bearer(lamp.radio) for lamp in lamps]
     factor = np.array([b.factor for b in bearers], dtype=np.float64)
     grace = np.array([b.grace_s for b in bearers], dtype=np.float64)
+    late = np.array([b.late_intervals for b in bearers], dtype=np.float64)
     types = {lamp.lamp_type for lamp in lamps}
     per_type = {t: config.thresholds(t) for t in types}
     th: dict[str, Floats] = {}
@@ -93,7 +95,8 @@ def build(lamps: list[LampInfo], gateways: list[tuple[str, str, str | None]],
         rated_w=np.array([lamp.rated_w for lamp in lamps], dtype=np.float64),
         interval_s=interval,
         silence_limit_s=factor * interval + grace,
-        suspect_after_s=interval + config.correlation.outage_silence_grace_s,
+        suspect_after_s=interval * (1.0 + late) + config.correlation.outage_silence_grace_s,
+        late_bearer=late > 0,
         cabinet=np.array([cab_index.get(lamp.cabinet_id or "", -1) for lamp in lamps], dtype=np.int64),
         cabinet_ids=[c[0] for c in cabinets],
         cabinet_site=[c[1] for c in cabinets],

@@ -39,3 +39,7 @@ SEVERITY_RANK = {"minor": 0, "major": 1, "critical": 2}
 # supply or its radio path is gone, not because the lamp broke.
 EXPLAINED_BY_OUTAGE: frozenset[str] = frozenset({"lamp_failure", "comm_loss"})
 EXPLAINED_BY_GATEWAY: frozenset[str] = frozenset({"comm_loss"})
+# What a lamp's own flagged relay or driver failure also shows.
+EXPLAINED_BY_DEVICE: frozenset[str] = frozenset({"lamp_failure", "power_anomaly", "day_burner"})
+# Lamp faults a cabinet alert of the same type explains (the supply, not the lamp).
+SUPPLY_TYPES: frozenset[str] = frozenset({"over_voltage", "under_voltage"})

@@ -26,6 +26,7 @@ class LampState:
         self.p: Floats = np.full(n, np.nan)
         self.e: Floats = np.full(n, np.nan)
         self.dim: Floats = np.full(n, np.nan)
+        self.flat_wh: Floats = np.zeros(n)
         self.changes: Floats = np.full((n, RING), -np.inf)
         self.change_pos: Ints = np.zeros(n, dtype=np.int64)
         self.hits: npt.NDArray[np.int16] = np.zeros((t, n), dtype=np.int16)
@@ -44,7 +45,7 @@ class LampState:
         pos = np.clip(np.searchsorted(old.keys, fleet.keys), 0, len(old.keys) - 1)
         kept = old.keys[pos] == fleet.keys
         src, dst = pos[kept], np.nonzero(kept)[0]
-        for name in ("seq", "ts", "p", "e", "dim", "change_pos"):
+        for name in ("seq", "ts", "p", "e", "dim", "flat_wh", "change_pos"):
             getattr(new, name)[dst] = getattr(old, name)[src]
         new.changes[dst] = old.changes[src]
         for name in ("hits", "misses", "active", "since"):

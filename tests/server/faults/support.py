@@ -10,6 +10,7 @@ import numpy as np
 
 from server.faults.assess import Assessment, Placement, assess
 from server.faults.config import FaultConfig
+from server.faults.correlate import Verdict
 from server.faults.fleet import Fleet, LampInfo, build
 from server.faults.loader import Latest
 from server.faults.state import LampState
@@ -53,7 +54,7 @@ class Bench:
         self.gateway_heard = np.array([np.nan])
         self.place = Placement(lat=np.full(n, -4.55), lon=np.full(n, 136.88), zone=["Asia/Jayapura"] * n,
                                config_index=np.full(n, -1, dtype=np.int64), configs=[])
-        self.was_out = np.zeros(n_cab, dtype=bool)
+        self.previous: Verdict | None = None
 
     def report(self, lamp: int, ts: float, *, dim: float = 100, p: float | None = None, v: float = 224.0,
                pf: float = 0.97, e: float | None = None, f: int = 0) -> None:
@@ -73,8 +74,8 @@ class Bench:
 
     def assess(self, now: float) -> Assessment:
         found = assess(self.fleet, self.state, self.latest, self.gateway_heard, self.place, self.config, now=now,
-                       was_out=self.was_out)
-        self.was_out = found.verdict.cabinet_out
+                       previous=self.previous)
+        self.previous = found.verdict
         return found
 
     def run(self, start: float, readings: int, *, lamps: list[int] | None = None, every: float = 300,
