@@ -355,7 +355,7 @@ def _measure_latency(
     latencies = []
     for k, (topic, _) in enumerate(payloads):
         lamp = topic.split("/")[4]
-        first_seq = (k // len(lamps)) * per_message
+        first_seq = 1 + (k // len(lamps)) * per_message  # seqs start at 1
         latencies.append((stored_at[(lamp, first_seq + per_message - 1)] - published[k]) * 1000)
     latencies.sort()
     p50 = latencies[len(latencies) // 2]
