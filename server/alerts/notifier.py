@@ -32,6 +32,7 @@ from server.alerts.event_cursor import EventCursor
 from server.alerts.facts import AlertFacts
 from server.alerts.mqtt_channel import PUBLISH_TIMEOUT_S, MqttChannel, crew_alert_topic
 from server.alerts.retry import Outcome
+from server.background import keep_running
 from server.mqtt import tls_files
 from server.settings import Settings
 
@@ -44,7 +45,6 @@ DELIVERY_BATCH = 50
 GAP_GRACE_S = 60.0
 # Between passes when rows are due but held by another notifier.
 MIN_WAIT_S = 0.05
-RECONNECT_MAX_S = 30.0
 
 
 @dataclass
@@ -186,16 +186,7 @@ class Notifier:
             await mqtt.close()
 
     async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self._serve()
-            except (psycopg.Error, OSError) as exc:
-                log.warning("notifier: %s; retrying in %.1f s", exc, delay)
-            except Exception:  # a bug met on some odd row: keep notifying about everything else
-                log.exception("notifier failed; retrying in %.1f s", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_S)
+        await keep_running("notifier", self._serve, (psycopg.Error, OSError))
 
 
 def _target(sub: subscriptions.Subscription, alert: AlertFacts) -> str:

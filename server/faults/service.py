@@ -13,13 +13,13 @@ from typing import Any
 
 import psycopg
 
+from server.background import keep_running
 from server.faults.engine import FaultEngine, TickReport
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _LOCK_CLASS = 0x7465_0006
-RECONNECT_MAX_S = 30.0
 
 
 class FaultService:
@@ -31,6 +31,8 @@ class FaultService:
         self.leading = False
 
     async def _serve(self) -> None:
+        # A new connection holds no lock: lead again only once it takes it.
+        self.leading = False
         async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
             engine = FaultEngine(conn, self.settings)
             while True:
@@ -49,12 +51,4 @@ class FaultService:
                 await asyncio.sleep(self.settings.faults_interval_s)
 
     async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self._serve()
-            except (psycopg.Error, OSError) as exc:
-                self.leading = False
-                log.warning("fault engine: %s; retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
+        await keep_running("fault engine", self._serve, (psycopg.Error, OSError))

@@ -24,6 +24,7 @@ import aiomqtt
 import psycopg
 
 from firmware.device import codec
+from server.background import keep_running
 from server.mqtt import make_client, tls_files
 from server.schedules import configs
 from server.schedules.compile import digest, window_for, with_version
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 _LOCK_CLASS = 0x7465_0005
 PUBLISH_WINDOW = 200
 BUSY_RETRY_S = 1.0
-RECONNECT_MAX_S = 30.0
 
 
 @dataclass
@@ -199,11 +199,4 @@ class SchedulePusher:
                 await listener
 
     async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self._serve()
-            except (aiomqtt.MqttError, psycopg.Error, OSError) as exc:
-                log.warning("schedule pusher: %s; retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
+        await keep_running("schedule pusher", self._serve, (aiomqtt.MqttError, psycopg.Error, OSError))
