@@ -63,6 +63,15 @@ def simulate(
         str | None, typer.Option(envvar="TERANG_API_TOKEN", help="API token of a technician or admin "
                                  "(`terang token create`) for --register.")
     ] = None,
+    faults: Annotated[
+        int, typer.Option(min=0, max=100, help="Incidents to inject once simulated time has caught up with the "
+                                               "clock: lamp failures, a feeder outage, an under-voltage feeder, a "
+                                               "comm loss, a day burner (docs/simulator.md).")
+    ] = 0,
+    faults_truth: Annotated[
+        Path | None, typer.Option(help="Ground truth of --faults (JSON) [default: faults-truth.json beside "
+                                       "--state, else in the current directory].")
+    ] = None,
 ) -> None:
     """Simulate a Mimika street-lighting fleet publishing telemetry through the broker."""
     from simulator.runner import SimulationConfig
@@ -86,6 +95,8 @@ def simulate(
             lora_via_gateway=lora_via_gateway,
             lora_speed=lora_speed,
             gateway_dir=gateway_dir,
+            faults=faults,
+            faults_truth_path=faults_truth,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -37,6 +37,8 @@ def progress_view(p: Progress) -> RenderableType:
         f"{s.unacked:,}", (" waiting", "dim"), dot,
         f"{rate:,.0f}", (" msg/s", "dim"),
     )
+    if p.faults is not None:
+        counts.append_text(Text.assemble(dot, f"{p.faults}", (" faults injected", "dim")))
     return Group(head, bar, counts)
 
 
@@ -74,6 +76,10 @@ def summary_table(summary: RunSummary) -> Table:
         table.add_row("LoRa downlinks (acks, configs)", f"{lo.downlinks:,} ({lo.acks:,}, {lo.configs:,})")
         if lo.refused:
             table.add_row("LoRa frames refused by the air", Text(f"{lo.refused:,}", style="yellow"))
+    if summary.faults is not None:
+        placed = summary.faults.incidents
+        started = sum(i.start <= summary.sim_end for i in placed)
+        table.add_row("Faults injected", f"{started} of {len(placed)} started (ground truth {summary.faults_truth})")
     if summary.interrupted:
         table.add_row("Stopped", "interrupted")
     return table
