@@ -23,6 +23,7 @@ from firmware.device.version import VERSION
 from simulator import state as state_file
 from simulator.clock import SimClock, start_time
 from simulator.config_follower import ConfigFollower
+from simulator.demo_crews import ensure_demo_crews
 from simulator.demo_schedule import ensure_demo_schedule
 from simulator.fleet import Fleet, Reading
 from simulator.incidents import Plan
@@ -84,6 +85,7 @@ class SimulationConfig:
     client_id: str | None = None
     follow_config: bool = True  # lamps obey the configs the server publishes (else v0: full on all night)
     demo_schedule: bool = False  # write the demo's dimming schedule through the API after registering
+    demo_crews: bool = False  # and its maintenance crews, one per group of districts
     # LoRa lamps talk through the simulated air to gateway processes (simulator/lora_air.py) instead of
     # publishing to the broker themselves; the air runs at lora_speed (default: speed, at most 20).
     lora_via_gateway: bool = False
@@ -167,6 +169,8 @@ def run(
                                 on_step=lambda s: note(f"registering {s}"))
         if config.demo_schedule:
             ensure_demo_schedule(config.api_url, topology, note, token=config.api_token)
+        if config.demo_crews:
+            ensure_demo_crews(config.api_url, topology, note, token=config.api_token)
 
     saved = state_file.load(config.state_path, config.site_id) if config.state_path else None
     wall_start = time.time()
