@@ -19,7 +19,8 @@ def wit(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, WIT).strftime("%Y-%m-%d %H:%M:%S WIT")
 
 
-def progress_view(p: Progress) -> RenderableType:
+def progress_view(p: Progress, open_alerts: int | None = None) -> RenderableType:
+    """``open_alerts``: the server's count of open alerts, when someone asks it (the demo)."""
     s = p.stats
     rate = s.messages / p.wall_s if p.wall_s > 0 else 0.0
     head = Text.assemble(("simulated ", "dim"), (wit(p.sim_now), "bold"))
@@ -39,6 +40,9 @@ def progress_view(p: Progress) -> RenderableType:
     )
     if p.faults is not None:
         counts.append_text(Text.assemble(dot, f"{p.faults}", (" faults injected", "dim")))
+    if open_alerts is not None:
+        counts.append_text(Text.assemble(dot, (f"{open_alerts:,}", "red" if open_alerts else "green"),
+                                         (" open alerts", "dim")))
     return Group(head, bar, counts)
 
 
