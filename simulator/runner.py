@@ -91,8 +91,8 @@ class SimulationConfig:
     lora_via_gateway: bool = False
     lora_speed: float | None = None
     gateway_dir: Path | None = None  # where the gateways keep their queues (default: a temporary dir)
-    # Incidents injected once simulated time has caught up with the clock (simulator/live_faults.py),
-    # their ground truth in faults_truth_path (default: faults-truth.json beside the state file, or here).
+    # Incidents injected once the run is live (``Live``; simulator/live_faults.py), their ground truth
+    # in faults_truth_path (default: faults-truth.json beside the state file, or in the current directory).
     faults: int = 0
     faults_truth_path: Path | None = None
 
@@ -223,11 +223,11 @@ def run(
             _loop(config, fleet, sink, clock, next_due, sim_end, stop, on_progress, t0, live, faults, note)
         except KeyboardInterrupt:
             interrupted = True
-        if faults is not None:
-            # Readings a comm loss still holds back go out now, or their sequence gap would stay.
-            for lamp, reading in zip(*faults.release(), strict=True):
-                sink.send(lamp, (reading,))
         try:
+            if faults is not None:
+                # Readings a comm loss still holds back go out now, or their sequence gap would stay.
+                for lamp, reading in zip(*faults.release(), strict=True):
+                    sink.send(lamp, (reading,))
             note("waiting for the last acknowledgements")
             drain = config.drain_s
             if interrupted or stop.is_set():
