@@ -63,6 +63,15 @@ def simulate(
         str | None, typer.Option(envvar="TERANG_API_TOKEN", help="API token of a technician or admin "
                                  "(`terang token create`) for --register.")
     ] = None,
+    faults: Annotated[
+        int, typer.Option(min=0, max=100, help="Incidents to inject once simulated time has caught up with the "
+                                               "clock: lamp failures, a feeder outage, an under-voltage feeder, a "
+                                               "comm loss, a day burner (docs/simulator.md).")
+    ] = 0,
+    faults_truth: Annotated[
+        Path | None, typer.Option(help="Ground truth of --faults (JSON) [default: faults-truth.json beside "
+                                       "--state, else in the current directory].")
+    ] = None,
 ) -> None:
     """Simulate a Mimika street-lighting fleet publishing telemetry through the broker."""
     from simulator.runner import SimulationConfig
@@ -86,6 +95,8 @@ def simulate(
             lora_via_gateway=lora_via_gateway,
             lora_speed=lora_speed,
             gateway_dir=gateway_dir,
+            faults=faults,
+            faults_truth_path=faults_truth,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -106,6 +117,9 @@ def demo(
                            help="LoRa lamps through simulated air and terang gateway processes, or straight "
                                 "to the broker.")
     ] = True,
+    faults: Annotated[
+        int, typer.Option(min=0, max=100, help="Incidents to inject once the fleet runs in real time (0: none).")
+    ] = 6,
 ) -> None:
     """Embedded PostgreSQL + broker + server + a simulated Mimika fleet; Ctrl-C stops everything."""
     import time
@@ -113,7 +127,7 @@ def demo(
     from rich.console import Console
 
     from server.auth.bootstrap import ensure_demo_login
-    from simulator.demo import DemoError, ServerThread, demo_backfill_s, demo_settings, wait_healthy
+    from simulator.demo import AlertWatch, DemoError, ServerThread, demo_backfill_s, demo_settings, wait_healthy
     from simulator.runner import SimulationConfig
 
     console = Console()
@@ -122,7 +136,8 @@ def demo(
         console.print(f"[dim]·[/dim] {msg}")
 
     settings = demo_settings(port)
-    server = ServerThread(settings)
+    # The fault engine starts once the replayed night has caught up with the clock (simulator/demo.py).
+    server = ServerThread(settings, hold_faults=settings.faults_enabled)
     try:
         note(f"starting the server (data in {settings.data_dir}): database, broker, migrations, API, ingestion")
         running = server.start()
@@ -135,6 +150,8 @@ def demo(
         console.print(f"  Login [bold]{login.username}[/bold] / [bold]{login.password}[/bold] (administrator; "
                       "a new password each run): POST /api/v1/auth/login, then 'Authorization: Bearer <token>'")
         console.print(f"  MQTT  {running.mqtt_url}")
+        console.print(f"  Alerts {url}/api/v1/alerts?status=open, live: {url}/api/v1/alerts/stream (SSE); "
+                      "the fault engine starts once the fleet has caught up with the clock")
         console.print("  Ctrl-C stops the simulator, the server and the embedded services.\n")
         config = SimulationConfig(
             mqtt_url=running.mqtt_url,
@@ -147,10 +164,16 @@ def demo(
             site_id="mimika",
             state_path=Path(settings.data_dir) / "simulator" / "state.json",
             demo_schedule=True,
+            demo_crews=True,
             lora_via_gateway=lora_via_gateway,
             gateway_dir=Path(settings.data_dir) / "gateways",
+            faults=faults,
         )
-        _run_with_progress(config, console=console, note=note)
+        with AlertWatch(server, url, login.token) as watch:
+            _run_with_progress(config, console=console, note=note, watch=watch)
+        open_now = "" if watch.open is None else f"{watch.open:,} open; "
+        console.print(f"Alerts: {open_now}GET {url}/api/v1/alerts (filters: status, fault_type, crew_id...), "
+                      f"live: {url}/api/v1/alerts/stream (SSE). They stay in the database for the next run.")
     except DemoError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -162,7 +185,7 @@ def demo(
     console.print("stopped")
 
 
-def _run_with_progress(config: Any, console: Any = None, note: Any = None) -> None:
+def _run_with_progress(config: Any, console: Any = None, note: Any = None, watch: Any = None) -> None:
     from rich.console import Console
     from rich.live import Live
 
@@ -176,9 +199,11 @@ def _run_with_progress(config: Any, console: Any = None, note: Any = None) -> No
     live = Live(console=console, refresh_per_second=4, transient=True)
 
     def on_progress(p: Progress) -> None:
+        if watch is not None:
+            watch.progress(p)
         if not live.is_started:
             live.start()
-        live.update(progress_view(p))
+        live.update(progress_view(p, None if watch is None else watch.open))
 
     def on_note(msg: str) -> None:
         if live.is_started:

@@ -6,6 +6,11 @@ name real ones). The simulator runs on the main thread, so Ctrl-C lands there fi
 drains and saves its state, then the server is cancelled and stops what it started. Everything
 lives under ``settings.data_dir``, so a second run finds the same database, broker persistence and
 lamp counters.
+
+The fault engine judges silence against the wall clock, and while the night replays every lamp's
+newest reading is hours old: it would declare every feeder out, and for minutes after catching up
+the LoRa lamps' backlog would still look like silence. So the demo holds the engine back and starts
+it once the run is live (``simulator.runner.Live``; ``AlertWatch``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import socket
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +33,15 @@ from simulator.registry import api_base
 if TYPE_CHECKING:
     from server.runtime import Running
     from server.settings import Settings
+    from simulator.runner import Progress
 
 # The fleet starts a little before the last sunset, so the demo opens with the lamps switching on
 # and replays the night since at the demo's speed before running in real time.
 BEFORE_SUNSET_S = 15 * 60
 START_TIMEOUT_S = 300.0  # the first run initialises a PostgreSQL cluster
 SERVER_STOP_TIMEOUT_S = 30.0
+# How often the progress line's count of open alerts is refreshed.
+ALERT_POLL_S = 5.0
 
 
 class DemoError(Exception):
@@ -41,13 +50,18 @@ class DemoError(Exception):
 
 @dataclass
 class ServerThread:
-    """``server.runtime.serve(settings)`` on a daemon thread with its own event loop."""
+    """``server.runtime.serve(settings)`` on a daemon thread with its own event loop.
+
+    With ``hold_faults`` the fault engine waits for ``start_faults`` (whatever the settings say).
+    """
 
     settings: Settings
+    hold_faults: bool = False
     error: BaseException | None = None
     running: Running | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _task: asyncio.Task[None] | None = None
+    _faults: Future[None] | None = None
     _thread: threading.Thread | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
 
@@ -65,7 +79,23 @@ class ServerThread:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def start_faults(self) -> None:
+        """Starts the held-back fault engine on the server's loop; once."""
+        from server.faults.service import FaultService
+
+        loop, running = self._loop, self.running
+        if not self.hold_faults or loop is None or running is None or self._faults is not None:
+            return
+        service = FaultService(self.settings, database_url=running.database_url)
+        self._faults = asyncio.run_coroutine_threadsafe(service.run(), loop)
+
+    @property
+    def faults_started(self) -> bool:
+        return self._faults is not None
+
     def stop(self, timeout_s: float = SERVER_STOP_TIMEOUT_S) -> None:
+        if self._faults is not None:
+            self._faults.cancel()  # before the services it uses go
         loop, task = self._loop, self._task
         if loop is not None and task is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop finished on its own meanwhile
@@ -88,7 +118,10 @@ class ServerThread:
                 self._ready.set()
 
             ready.add_done_callback(on_ready)
-            await serve(self.settings, ready=ready)
+            settings = self.settings
+            if self.hold_faults:
+                settings = settings.model_copy(update={"faults_enabled": False})
+            await serve(settings, ready=ready)
 
         try:
             asyncio.run(main())
@@ -144,3 +177,40 @@ def demo_settings(port: int | None) -> Settings:
     # Request logs would scroll the simulator's progress off the screen.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     return settings
+
+
+class AlertWatch:
+    """The demo's view of the fault engine: starts it once the run is live, and counts the open alerts
+    every ``every_s`` on its own thread (an HTTP call must not stall the simulator's progress callback)."""
+
+    def __init__(self, server: ServerThread, api_url: str, token: str, *, every_s: float = ALERT_POLL_S) -> None:
+        self.server = server
+        self.open: int | None = None
+        self._url = api_base(api_url) + "/alerts"
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="terang-demo-alerts", daemon=True)
+
+    def __enter__(self) -> AlertWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def progress(self, p: Progress) -> None:
+        if p.live and not self.server.faults_started:
+            self.server.start_faults()
+
+    def _poll(self) -> None:
+        with httpx.Client(headers=self._headers, timeout=self._every_s) as http:
+            while not self._stop.is_set():
+                try:
+                    reply = http.get(self._url, params={"status": "open", "limit": 1})
+                    if reply.status_code == 200:
+                        self.open = int(reply.json()["total"])
+                except (httpx.HTTPError, ValueError, KeyError):
+                    pass  # the count stays as it was; the next poll tries again
+                self._stop.wait(self._every_s)

@@ -19,7 +19,8 @@ def wit(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, WIT).strftime("%Y-%m-%d %H:%M:%S WIT")
 
 
-def progress_view(p: Progress) -> RenderableType:
+def progress_view(p: Progress, open_alerts: int | None = None) -> RenderableType:
+    """``open_alerts``: the server's count of open alerts, when someone asks it (the demo)."""
     s = p.stats
     rate = s.messages / p.wall_s if p.wall_s > 0 else 0.0
     head = Text.assemble(("simulated ", "dim"), (wit(p.sim_now), "bold"))
@@ -37,6 +38,11 @@ def progress_view(p: Progress) -> RenderableType:
         f"{s.unacked:,}", (" waiting", "dim"), dot,
         f"{rate:,.0f}", (" msg/s", "dim"),
     )
+    if p.faults is not None:
+        counts.append_text(Text.assemble(dot, f"{p.faults}", (" faults injected", "dim")))
+    if open_alerts is not None:
+        counts.append_text(Text.assemble(dot, (f"{open_alerts:,}", "red" if open_alerts else "green"),
+                                         (" open alerts", "dim")))
     return Group(head, bar, counts)
 
 
@@ -74,6 +80,10 @@ def summary_table(summary: RunSummary) -> Table:
         table.add_row("LoRa downlinks (acks, configs)", f"{lo.downlinks:,} ({lo.acks:,}, {lo.configs:,})")
         if lo.refused:
             table.add_row("LoRa frames refused by the air", Text(f"{lo.refused:,}", style="yellow"))
+    if summary.faults is not None:
+        placed = summary.faults.incidents
+        started = sum(i.start <= summary.sim_end for i in placed)
+        table.add_row("Faults injected", f"{started} of {len(placed)} started (ground truth {summary.faults_truth})")
     if summary.interrupted:
         table.add_row("Stopped", "interrupted")
     return table

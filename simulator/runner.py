@@ -23,8 +23,11 @@ from firmware.device.version import VERSION
 from simulator import state as state_file
 from simulator.clock import SimClock, start_time
 from simulator.config_follower import ConfigFollower
+from simulator.demo_crews import ensure_demo_crews
 from simulator.demo_schedule import ensure_demo_schedule
 from simulator.fleet import Fleet, Reading
+from simulator.incidents import Plan
+from simulator.live_faults import LiveFaults, describe
 from simulator.lora_air import LoraAir, LoraStats, Routed
 from simulator.publisher import Publisher, PublishStats
 from simulator.registry import RegistrationResult, register
@@ -40,6 +43,15 @@ DRAIN_AFTER_INTERRUPT_S = 5.0
 # Medium time per real second for the LoRa air, at most: faster, and a gateway on a busy machine
 # misses receive windows that open milliseconds of real time after an uplink.
 LORA_SPEED_MAX = 20.0
+# The run is live once simulated time is this close to the clock (a real-time run trails it by its
+# set-up) and the server has every lamp's readings but the last SETTLE_READINGS: after a replay, the
+# LoRa air still carries a backlog for minutes, and lamps that far behind look silent to the wall-clock
+# fault engine. Without acks from a server, it is live SETTLE_MAX_S after reaching the clock.
+LIVE_LAG_S = 60.0
+SETTLE_READINGS = 2
+SETTLE_MAX_S = 600.0
+SETTLE_CHECK_S = 1.0
+TRUTH_FILE = "faults-truth.json"
 
 
 class Sink(Protocol):
@@ -73,11 +85,16 @@ class SimulationConfig:
     client_id: str | None = None
     follow_config: bool = True  # lamps obey the configs the server publishes (else v0: full on all night)
     demo_schedule: bool = False  # write the demo's dimming schedule through the API after registering
+    demo_crews: bool = False  # and its maintenance crews, one per group of districts
     # LoRa lamps talk through the simulated air to gateway processes (simulator/lora_air.py) instead of
     # publishing to the broker themselves; the air runs at lora_speed (default: speed, at most 20).
     lora_via_gateway: bool = False
     lora_speed: float | None = None
     gateway_dir: Path | None = None  # where the gateways keep their queues (default: a temporary dir)
+    # Incidents injected once the run is live (``Live``; simulator/live_faults.py), their ground truth
+    # in faults_truth_path (default: faults-truth.json beside the state file, or in the current directory).
+    faults: int = 0
+    faults_truth_path: Path | None = None
 
     def __post_init__(self) -> None:
         if self.lamps < 1:
@@ -90,6 +107,18 @@ class SimulationConfig:
             raise ValueError("duration must be > 0")
         if self.batch < 1:
             raise ValueError("batch must be >= 1")
+        if self.faults < 0:
+            raise ValueError("faults must be >= 0")
+        if self.faults and self.interval_s < 10:
+            raise ValueError("faults need an interval of at least 10 s")
+        if self.faults and self.duration_s is not None and self.speed > 1:
+            raise ValueError("faults are injected once the run has caught up with the clock, which a run with "
+                             "a duration at a speed above 1 does only as it ends: leave out the duration")
+
+    def truth_path(self) -> Path:
+        if self.faults_truth_path is not None:
+            return self.faults_truth_path
+        return self.state_path.with_name(TRUTH_FILE) if self.state_path is not None else Path(TRUTH_FILE)
 
 
 @dataclass(frozen=True)
@@ -100,6 +129,8 @@ class Progress:
     stats: PublishStats
     wall_s: float
     caught_up: bool  # simulated time is held at real time
+    live: bool = False  # caught up, and the server has the lamps' readings (LIVE_LAG_S)
+    faults: int | None = None  # injected incidents started so far (None: the run injects none)
 
 
 @dataclass
@@ -112,7 +143,10 @@ class RunSummary:
     wall_s: float
     interrupted: bool
     drained: bool
+    live_at: float | None = None  # when the run went live (Unix s)
     lora: LoraStats | None = None  # with lora_via_gateway: what went over the air
+    faults: Plan | None = None  # the injected incidents, once placed
+    faults_truth: Path | None = None
 
 
 def run(
@@ -135,6 +169,8 @@ def run(
                                 on_step=lambda s: note(f"registering {s}"))
         if config.demo_schedule:
             ensure_demo_schedule(config.api_url, topology, note, token=config.api_token)
+        if config.demo_crews:
+            ensure_demo_crews(config.api_url, topology, note, token=config.api_token)
 
     saved = state_file.load(config.state_path, config.site_id) if config.state_path else None
     wall_start = time.time()
@@ -149,6 +185,10 @@ def run(
     if config.follow_config:
         follower = ConfigFollower(n, AllNightFullOn(topology.lamps.lon, topology.site.lat, topology.site.lon))
     fleet = Fleet(topology, seed=config.seed, start_ts=sim_start, schedule=follower)
+    faults = None
+    if config.faults:
+        faults = LiveFaults(fleet, config.faults, seed=config.seed, interval_s=config.interval_s,
+                            truth_path=config.truth_path())
     phase = np.random.default_rng([config.seed, 0x9A5E]).uniform(0.0, config.interval_s, n)
     next_due = sim_start + phase
 
@@ -167,6 +207,7 @@ def run(
     interrupted = False
     drained = False
     clock = SimClock(sim_start, config.speed)
+    live = Live(fleet, sink)
     t0 = time.monotonic()
     try:
         # Ctrl-C anywhere from here still drains briefly, says offline and saves the journal.
@@ -179,10 +220,14 @@ def run(
                 sink.send(lamp, readings)
             if replay:
                 note(f"resumed: re-sending {sum(map(len, replay.values()))} unacknowledged readings of the last run")
-            _loop(config, fleet, sink, clock, next_due, sim_end, stop, on_progress, t0)
+            _loop(config, fleet, sink, clock, next_due, sim_end, stop, on_progress, t0, live, faults, note)
         except KeyboardInterrupt:
             interrupted = True
         try:
+            if faults is not None:
+                # Readings a comm loss still holds back go out now, or their sequence gap would stay.
+                for lamp, reading in zip(*faults.release(), strict=True):
+                    sink.send(lamp, (reading,))
             note("waiting for the last acknowledgements")
             drain = config.drain_s
             if interrupted or stop.is_set():
@@ -194,7 +239,8 @@ def run(
         stats = sink.stats()
         if on_progress is not None:
             on_progress(Progress(sim_start, sim_reached, None if math.isinf(sim_end) else sim_end, stats,
-                                 time.monotonic() - t0, clock.caught_up()))
+                                 time.monotonic() - t0, clock.caught_up(), live.at is not None,
+                                 None if faults is None else faults.started(sim_reached)))
         with contextlib.suppress(KeyboardInterrupt):
             _announce(sink, topology, online=False)
         if air is not None:
@@ -214,7 +260,10 @@ def run(
         wall_s=time.time() - wall_start,
         interrupted=interrupted or stop.is_set(),
         drained=drained,
+        live_at=live.at,
         lora=air.stats_ if air is not None else None,
+        faults=faults.plan if faults is not None else None,
+        faults_truth=faults.truth_path if faults is not None and faults.plan is not None else None,
     )
 
 
@@ -237,6 +286,9 @@ def _loop(
     stop: threading.Event,
     on_progress: Callable[[Progress], None] | None,
     t0: float,
+    live: Live,
+    faults: LiveFaults | None,
+    note: Callable[[str], None],
 ) -> None:
     interval = float(config.interval_s)
     buffers: dict[int, list[Reading]] = {}
@@ -246,18 +298,28 @@ def _loop(
         if float(next_due.min()) >= sim_end:
             break
         horizon = min(clock.now(), sim_end)
+        if live.at is None and live.check(horizon):
+            note("live: simulated time has caught up with the clock and the server has the lamps' readings")
+        if faults is not None and faults.plan is None and live.at is not None:
+            placed = faults.place(live.at)
+            note(f"{len(placed.incidents)} faults to inject (ground truth: {faults.truth_path}):")
+            for line in describe(placed):
+                note(f"  {line}")
         due = np.flatnonzero(next_due <= horizon)
         if due.size > DUE_CHUNK:
             due = due[np.argpartition(next_due[due], DUE_CHUNK)[:DUE_CHUNK]]
-        if due.size:
-            ts = np.floor(next_due[due]).astype(np.int64)
-            readings = fleet.readings(due, ts)
-            next_due[due] += interval
+        if due.size or (faults is not None and faults.holding):
+            if faults is not None and faults.plan is not None:
+                lamps, readings = faults.take(due, next_due, interval, horizon)
+            else:
+                ts = np.floor(next_due[due]).astype(np.int64)
+                lamps, readings = due.tolist(), fleet.readings(due, ts)
+                next_due[due] += interval
             if config.batch == 1:
-                for lamp, reading in zip(due.tolist(), readings, strict=True):
+                for lamp, reading in zip(lamps, readings, strict=True):
                     publisher.send(lamp, (reading,))
             else:
-                for lamp, reading in zip(due.tolist(), readings, strict=True):
+                for lamp, reading in zip(lamps, readings, strict=True):
                     buf = buffers.setdefault(lamp, [])
                     buf.append(reading)
                     if len(buf) >= config.batch:
@@ -267,12 +329,47 @@ def _loop(
         now = time.monotonic()
         if on_progress is not None and now - last_progress >= PROGRESS_EVERY_S:
             last_progress = now
-            on_progress(Progress(clock.start, min(clock.now(), sim_end), finite_end, publisher.stats(),
-                                 now - t0, clock.caught_up()))
+            sim_now = min(clock.now(), sim_end)
+            on_progress(Progress(clock.start, sim_now, finite_end, publisher.stats(), now - t0, clock.caught_up(),
+                                 live.at is not None, None if faults is None else faults.started(sim_now)))
         if not due.size:
             time.sleep(min(clock.wall_seconds_until(float(next_due.min())), IDLE_SLEEP_MAX_S))
     for lamp, buf in buffers.items():
         publisher.send(lamp, buf)
+
+
+class Live:
+    """Tells when the run goes live (LIVE_LAG_S); once live, it stays live."""
+
+    def __init__(self, fleet: Fleet, sink: Sink) -> None:
+        self.fleet = fleet
+        self.sink = sink
+        self.at: float | None = None  # Unix s
+        self._reached: float | None = None
+        self._checked = -math.inf
+
+    def check(self, sim_now: float) -> bool:
+        wall = time.time()
+        if self.at is not None:
+            return True
+        if wall - sim_now > LIVE_LAG_S or wall - self._checked < SETTLE_CHECK_S:
+            return False
+        self._checked = wall
+        if self._reached is None:
+            self._reached = wall
+        if wall - self._reached >= SETTLE_MAX_S or self.behind() == 0:
+            self.at = wall
+        return self.at is not None
+
+    def behind(self) -> int:
+        """Lamps whose readings the server has not stored, but for the last SETTLE_READINGS."""
+        newest = (self.fleet.next_seq - 1).tolist()
+        count = 0
+        for lamp, seq in enumerate(newest):
+            wm = self.sink.watermark(lamp)
+            if seq > 0 and (wm is None or wm < seq - SETTLE_READINGS):
+                count += 1
+        return count
 
 
 def _announce(publisher: Sink, topology: Topology, *, online: bool) -> None:
