@@ -29,7 +29,7 @@ def test_a_simulated_lora_fleet_through_the_gateways_stores_every_reading_exactl
     summary = run(SimulationConfig(mqtt_url=lora_centre.mqtt_url, api_url=lora_centre.api_url,
                                    api_token=role_tokens["technician"], site_id=lora_site,
                                    lamps=LAMPS, seed=SEED, interval_s=INTERVAL_S, speed=SPEED,
-                                   duration_s=DURATION_S, drain_s=60.0, lora_via_gateway=True))
+                                   duration_s=DURATION_S, drain_s=120.0, lora_via_gateway=True))
     assert summary.drained
     assert summary.lora is not None and summary.lora.uplinks > 0
     per_lamp = int(DURATION_S // INTERVAL_S)
